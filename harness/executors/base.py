@@ -1,0 +1,75 @@
+"""The executor interface: what the runner calls, whatever it holds.
+
+An Executor arrives configured (name + config such as ``cpu-f64-dense``);
+the runner opens one Session per script, so module instances and
+registrations never leak between scripts.  Sessions raise the outcomes of
+``reference_model.errors``; anything else they raise is a harness error.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from reference_model.trace import TraceRecord
+from reference_model.values import Value
+
+
+@dataclass
+class Invocation:
+    """The results of one invoke, with what trace executors add."""
+
+    values: list[Value]
+    steps: int | None = None  # executed instructions, when the executor counts them
+    tokens: int | None = None  # tokens generated (transformer executors)
+    trace: list[TraceRecord] | None = None
+    trace_hash: str | None = None
+    min_margin: float | None = None  # smallest attention margin (transformer executors)
+    provenance: Any = None  # per-head look-up provenance (transformer executors)
+    extra: dict = field(default_factory=dict)
+
+
+class Session(ABC):
+    """One script's worth of executor state: instances and registrations."""
+
+    @abstractmethod
+    def validate(self, wasm: bytes) -> None:
+        """Decode and validate a module; raise ModuleRejected if it is malformed or invalid."""
+
+    @abstractmethod
+    def instantiate(self, wasm: bytes) -> Any:
+        """Instantiate a module against the registered names; return an instance handle.
+
+        Raises ModuleRejected, LinkError, InstantiationTrap, Unsupported.
+        """
+
+    @abstractmethod
+    def register(self, name: str, instance: Any) -> None:
+        """Make an instance's exports importable under ``name`` (shadowing an earlier one)."""
+
+    @abstractmethod
+    def invoke(self, instance: Any, field: str, args: list[Value]) -> Invocation:
+        """Call an exported function; raise Trap, Exhaustion, UncaughtException, Unsupported."""
+
+    @abstractmethod
+    def get(self, instance: Any, field: str) -> Value:
+        """Read an exported global."""
+
+    def close(self) -> None:
+        """Release resources; the default does nothing."""
+
+
+class Executor(ABC):
+    """A configured executor; ``open_session`` gives a fresh store per script."""
+
+    name: str = "?"
+    config: str = "default"
+    traces: bool = False  # whether Invocations carry traces
+
+    @abstractmethod
+    def open_session(self) -> Session:
+        """A new, empty session with the ``spectest`` host module registered."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the software that produced the results, for the rows."""
+        return {}
