@@ -72,4 +72,6 @@ def format_value(v: Value) -> str:
         return f"{v.type}:0x{v.bits:0{digits}x}"
     if v.type == "v128":
         return f"v128:0x{v.bits:032x}"
-    return f"{v.type}:{'null' if v.bits is None else v.bits}"
+    if v.bits is None:
+        return f"{v.type}:null"
+    return f"{v.type}:{v.bits if isinstance(v.bits, int) else 'non-null'}"

@@ -1,0 +1,111 @@
+"""Known non-passes: one commented TOML table per executor, applied to result rows.
+
+``conformance/expectations/<executor>.toml`` holds entries like::
+
+    [[expect]]
+    file = "simd_*.wast"          # glob over script names
+    lines = [120, 121]            # optional: these commands only
+    kinds = ["assert_return"]     # optional: command kinds
+    configs = ["cpu-f32-*"]       # optional: config globs (default: every config)
+    status = ["unsupported"]      # the statuses allowed (several = intermittent)
+    reason = "wasmtime-py cannot pass v128 values"
+
+A row is *expected* when its status is ``pass`` and no entry names it, or
+when the most specific entry naming it (listed lines over whole files) allows its
+status.  An entry whose rows all pass is reported as stale, so the table
+only shrinks.
+"""
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+class ExpectationsError(ValueError):
+    """An expectations file that cannot be read (one line for the user)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    file: str
+    status: tuple[str, ...]
+    reason: str
+    lines: tuple[int, ...] = ()
+    kinds: tuple[str, ...] = ()
+    configs: tuple[str, ...] = ()
+    source: str = ""
+
+    def names(self, file: str, line: int, kind: str, config: str) -> bool:
+        if not fnmatch.fnmatchcase(file, self.file):
+            return False
+        if self.lines and line not in self.lines:
+            return False
+        if self.kinds and kind not in self.kinds:
+            return False
+        return not self.configs or any(fnmatch.fnmatchcase(config, c) for c in self.configs)
+
+    @property
+    def specificity(self) -> int:
+        return (4 if self.lines else 0) + (2 if "*" not in self.file else 0) + (1 if self.kinds else 0)
+
+
+@dataclass
+class Expectations:
+    entries: list[Entry] = field(default_factory=list)
+
+    def lookup(self, file: str, line: int, kind: str, config: str) -> Entry | None:
+        best = None
+        for e in self.entries:
+            if e.names(file, line, kind, config) and (best is None or e.specificity > best.specificity):
+                best = e
+        return best
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Add ``expected_status`` (allowed statuses, '|'-joined), ``reason`` and ``unexpected`` columns."""
+        allowed, reasons = [], []
+        cache: dict[tuple, Entry | None] = {}
+        for file, line, kind, config in zip(df["file"], df["line"], df["kind"], df["config"]):
+            key = (file, line, kind, config)
+            if key not in cache:
+                cache[key] = self.lookup(file, int(line), kind, config)
+            e = cache[key]
+            allowed.append("|".join(e.status) if e else "pass")
+            reasons.append(e.reason if e else "")
+        df = df.copy()
+        df["expected_status"] = allowed
+        df["reason"] = reasons
+        df["unexpected"] = [s not in a.split("|") for s, a in zip(df["status"], df["expected_status"])]
+        return df
+
+
+def load_expectations(directory: Path, executor: str) -> Expectations:
+    """Entries of ``directory/<executor>.toml`` (none if the file does not exist)."""
+    path = Path(directory) / f"{executor}.toml"
+    if not path.exists():
+        return Expectations()
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ExpectationsError(f"{path}: {e}") from None
+    entries = []
+    for i, raw in enumerate(doc.get("expect", [])):
+        try:
+            status = raw["status"]
+            entries.append(
+                Entry(
+                    file=raw["file"],
+                    status=tuple([status] if isinstance(status, str) else status),
+                    reason=raw.get("reason", ""),
+                    lines=tuple(raw.get("lines", [raw["line"]] if "line" in raw else [])),
+                    kinds=tuple(raw.get("kinds", ())),
+                    configs=tuple(raw.get("configs", ())),
+                    source=f"{path.name}#{i}",
+                )
+            )
+        except KeyError as e:
+            raise ExpectationsError(f"{path}: entry {i} lacks {e.args[0]!r}") from None
+    return Expectations(entries)
