@@ -1,0 +1,100 @@
+"""The command line: results on disk, a summary, and one-line errors for bad input."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.expectations import load_expectations
+from reports.schema import COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+WASMCONF = [sys.executable, "-m", "harness"]
+TESTSUITE = ROOT.parent / "shared" / "wasm-testsuite"
+
+
+def wasmconf(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*WASMCONF, *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_run_default_corpus_writes_results(tmp_path):
+    proc = wasmconf("run", "--out", str(tmp_path / "r"), "-j", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "directives.wast" in proc.stdout and "total" in proc.stdout
+    df = pd.read_parquet(tmp_path / "r" / "results.parquet")
+    assert list(df.columns)[: len(COLUMNS)] == list(COLUMNS)
+    assert set(df["kind"]) >= {"module", "register", "action", "assert_return", "assert_trap", "assert_exhaustion",
+                               "assert_invalid", "assert_malformed", "assert_unlinkable", "assert_uninstantiable",
+                               "assert_exception", "module_definition", "module_instance"}
+    assert (df["status"] == "pass").all(), df[df["status"] != "pass"]
+    assert not df["unexpected"].any()
+    assert (tmp_path / "r" / "run.json").exists()
+
+
+@pytest.mark.skipif(not TESTSUITE.is_dir(), reason="pinned testsuite not present")
+def test_run_selects_testsuite_scripts_by_name_and_glob(tmp_path):
+    proc = wasmconf("run", "--testsuite", str(TESTSUITE), "nop", "local_*", "-q", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_parquet(tmp_path / "r" / "results.parquet")
+    assert set(df["file"]) == {"nop.wast", "local_get.wast", "local_init.wast", "local_set.wast", "local_tee.wast"}
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["run", "--testsuite", "/nonexistent/suite"], "testsuite directory not found"),
+        (["run", "--executor", "nosuch"], "unknown executor"),
+        (["run", "--executor", "transformer", "--config", "tpu-f16-magic"], "unknown config"),
+        (["run", "no_such_script"], "no script matches"),
+        (["run", "--executor", "transformer", "--config", "cuda-f64-dense"], "CUDA"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(args, needle):
+    if "cuda-f64-dense" in args:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("CUDA present")
+    proc = wasmconf(*args)
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unreadable_script_is_one_line(tmp_path):
+    bad = tmp_path / "bad.wast"
+    bad.write_text("(module (func (i32.add))) (assert_return (invoke")
+    proc = wasmconf("run", str(bad))
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "bad.wast" in lines[0]
+
+
+def test_expectations_mark_rows(tmp_path):
+    (tmp_path / "wasmtime.toml").write_text(
+        '[[expect]]\nfile = "a.wast"\nlines = [3]\nstatus = ["wrong_result"]\nreason = "known"\n'
+        '[[expect]]\nfile = "b*.wast"\nstatus = ["unsupported", "pass"]\nreason = "flaky"\n'
+    )
+    exp = load_expectations(tmp_path, "wasmtime")
+    df = pd.DataFrame({
+        "file": ["a.wast", "a.wast", "a.wast", "b1.wast", "b1.wast"],
+        "line": [3, 4, 5, 1, 2],
+        "kind": ["assert_return"] * 5,
+        "config": ["default"] * 5,
+        "status": ["wrong_result", "pass", "wrong_trap", "unsupported", "pass"],
+    })
+    out = exp.apply(df)
+    assert out["unexpected"].tolist() == [False, False, True, False, False]
+    assert out["reason"].tolist()[0] == "known"
+
+
+def test_malformed_expectations_file_is_one_line(tmp_path):
+    (tmp_path / "wasmtime.toml").write_text("[[expect]]\nfile = 'x'\n")
+    proc = wasmconf("run", "--expectations", str(tmp_path))
+    assert proc.returncode == 2 and "lacks 'status'" in proc.stderr
