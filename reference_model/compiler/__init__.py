@@ -1,0 +1,1 @@
+"""Machine description -> transformer weights (see compiling.compile_machine and nodes.py)."""

@@ -1,0 +1,64 @@
+"""The token vocabulary shared by the compiler, the program encoder and the decoder.
+
+Ids: special tokens, then one token per machine opcode (``OPCODES`` order),
+then 12 families of 256 byte tokens.  Every token has a *role* (the kind of
+slot it fills) and a *value* (byte value, or opcode number starting at 1).
+
+Trace: each executed instruction writes one group of 11 tokens
+``OP P0 P1 F0 F1 A0 A1 V0 V1 V2 V3``: the opcode it fetched, the next pc
+(instruction slot, little-endian), the next frame pointer, the address it
+wrote (0 = no write) and the 4 value bytes written there.
+Prompt: per instruction slot one opcode token and 12 IMM tokens; then
+memory cells ``A0 A1 V0 V1 V2 V3`` (globals, arguments, the entry link);
+then a boot group shaped like a trace group.
+"""
+from __future__ import annotations
+
+from reference_model.compiler.opcodes import OPCODES
+
+ROLES = ("OP", "P0", "P1", "F0", "F1", "A0", "A1", "V0", "V1", "V2", "V3")
+GROUP = len(ROLES)  # tokens per executed instruction
+BYTE_FAMILIES = ROLES[1:] + ("IMM",)
+N_IMM = 12  # immediate bytes per instruction slot
+SLOT = 1 + N_IMM  # prompt tokens per instruction slot
+TRAP_KINDS = {"unreachable": "unreachable", "divzero": "integer divide by zero", "overflow": "integer overflow"}
+SPECIALS = ("PAD", *(f"TRAP:{k}" for k in TRAP_KINDS), "EXHAUST")
+
+PAD = 0
+OP_BASE = len(SPECIALS)
+OP_NUMBER = {op.name: i + 1 for i, op in enumerate(OPCODES)}  # 0 is "no opcode"
+BYTE_BASE = OP_BASE + len(OPCODES)
+VOCAB_SIZE = BYTE_BASE + 256 * len(BYTE_FAMILIES)
+
+
+def special(name: str) -> int:
+    return SPECIALS.index(name)
+
+
+def op_token(name: str) -> int:
+    return OP_BASE + OP_NUMBER[name] - 1
+
+
+def byte_token(family: str, value: int) -> int:
+    assert 0 <= value < 256, value
+    return BYTE_BASE + 256 * BYTE_FAMILIES.index(family) + value
+
+
+def describe(token: int) -> tuple:
+    """(role, value) of a token: role is a family/"OP"/a special name."""
+    if token < OP_BASE:
+        return SPECIALS[token], 0
+    if token < BYTE_BASE:
+        return "OP", token - OP_BASE + 1
+    f, v = divmod(token - BYTE_BASE, 256)
+    return BYTE_FAMILIES[f], v
+
+
+def op_name(number: int) -> str:
+    return OPCODES[number - 1].name
+
+
+TRAP_TOKENS = {special(f"TRAP:{k}"): msg for k, msg in TRAP_KINDS.items()}
+EXHAUST = special("EXHAUST")
+HALT = op_token("halt")
+STOP_TOKENS = (*TRAP_TOKENS, EXHAUST, HALT)

@@ -1,0 +1,96 @@
+"""Generated tokens -> TraceRecords (docs/trace.md), results and the outcome.
+
+The model writes one 11-token group per executed slot (see
+compiler/vocabulary.py).  The slot executed by a group is the previous
+group's next-pc (the boot group's for the first); ``func``, ``pc``,
+``depth`` and ``height`` come from the slot table and the call/return
+groups; ``pushed`` and ``writes`` from the value bytes.  Pseudo slots
+(local zeroing, br_table entries, the hidden function exit, halt) are
+folded away.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reference_model.compiler import vocabulary as vocab
+from reference_model.compiler.opcodes import BY_NAME
+from reference_model.program.encoding import ProgramPrompt
+from reference_model.trace import TraceRecord, Write
+
+
+@dataclass
+class DecodedRun:
+    records: list
+    results: list  # i32 bits
+    outcome: str  # "halt" | "trap" | "exhaustion" | "incomplete" | "malformed"
+    message: str = ""
+    steps: int = 0  # executed slots (groups), pseudo ones included
+    global_writes: dict = field(default_factory=dict)  # global index -> bits (last write)
+
+
+class MalformedTrace(Exception):
+    """The model emitted tokens that do not form a trace (a model bug, not a trap)."""
+
+
+def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
+    slots = prompt.slots
+    records: list = []
+    pending_calls: list = []  # indices of call records awaiting their results
+    depth, slot_no, i, groups = 0, prompt.entry, 0, 0
+    result = None
+    gw: dict = {}
+    while True:
+        if i >= len(tokens):
+            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw)
+        role, value = vocab.describe(tokens[i])
+        if role != "OP":
+            raise MalformedTrace(f"token {i}: expected an opcode, got {role}:{value}")
+        op = vocab.op_name(value)
+        slot = slots[slot_no]
+        if op != slot.op:
+            raise MalformedTrace(f"token {i}: fetched {op} at slot {slot_no}, which holds {slot.op}")
+        if op == "halt":
+            return DecodedRun(records, [] if result is None else [result][: prompt.results], "halt", steps=groups, global_writes=gw)
+        group = tokens[i : i + vocab.GROUP]
+        if len(group) > 1 and group[1] in vocab.TRAP_TOKENS:
+            return DecodedRun(records, [], "trap", vocab.TRAP_TOKENS[group[1]], steps=groups, global_writes=gw)
+        if len(group) > 1 and group[1] == vocab.EXHAUST:
+            return DecodedRun(records, [], "exhaustion", "call stack exhausted", steps=groups, global_writes=gw)
+        if len(group) < vocab.GROUP:
+            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw)
+        fields = [vocab.describe(t) for t in group[1:]]
+        want = vocab.ROLES[1:]
+        if [r for r, _ in fields] != list(want):
+            raise MalformedTrace(f"token {i}: group roles {[r for r, _ in fields]}")
+        b = [v for _, v in fields]
+        next_slot = b[0] | (b[1] << 8)
+        val = b[6] | (b[7] << 8) | (b[8] << 16) | (b[9] << 24)
+        row = BY_NAME[op]
+        groups += 1
+        if slot.pc is not None or op in ("return", "return.v"):
+            height = slot.height
+            if op in ("br_if", "br_if.v") and next_slot != slot.target:
+                height = slot.height_fallthrough
+            if op == "br_table":
+                height = slots[next_slot].height
+            pushed = (val,) if row.pushed else ()
+            writes = ()
+            if op in ("local.set", "local.tee"):
+                writes = (Write("local", slot.index, 0, val),)
+            elif op == "global.set":
+                writes = (Write("global", slot.index, 0, val),)
+                gw[slot.index] = val
+            if slot.pc is not None:
+                records.append(TraceRecord(len(records), depth, slot.func, slot.pc, slot.mnemonic, pushed, height, writes))
+            if op == "call":
+                pending_calls.append(len(records) - 1)
+                depth += 1
+        if op in ("return", "return.v", "end.func", "end.func.v"):
+            result = val if op.endswith(".v") else None
+            if pending_calls:
+                k = pending_calls.pop()
+                r = records[k]
+                records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, (val,) if result is not None else (), r.height, r.writes)
+            depth -= 1
+        slot_no = next_slot
+        i += vocab.GROUP

@@ -1,0 +1,344 @@
+"""A decoded module + an invocation -> the program prompt (tokens + slot table).
+
+Encoding is a compiler step, not runtime state: branch targets, frame
+offsets, static operand heights and call targets are resolved here into
+each instruction slot's 12 immediate bytes (see compiler/vocabulary.py):
+
+  H  (0,1) frame-relative height before the instruction (locals + link + operands)
+  X  (2,3) port-X offset (local index, global address, link offset) ; XA (4) absolute?
+  W  (5,6) write offset ; WA (7) absolute?
+  TGT(8,9) target slot ; N (10,11) br_table count / call frame delta ; CONST = bytes 8..11
+
+Memory: address 0 = "no write", globals at 1..G, frames from G+1.  A frame
+holds its locals at fp+i, the caller's link (return slot, caller fp) at
+fp+nlocals, then its operand stack.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reference_model.compiler import vocabulary as vocab
+from reference_model.compiler.opcodes import BY_CODE, BY_NAME
+from reference_model.errors import Unsupported
+from reference_model.program.binary import Module
+
+FEATURES = [
+    (0x11, 0x11, "call_indirect"), (0x25, 0x26, "reference types (table.get/set)"), (0x28, 0x40, "memory"),
+    (0x42, 0x42, "i64"), (0x43, 0x44, "floats"), (0x50, 0x5A, "i64"), (0x5B, 0x66, "floats"), (0x79, 0x8A, "i64"),
+    (0x8B, 0xA6, "floats"), (0xA7, 0xBF, "conversions"), (0xC2, 0xC4, "i64"), (0xD0, 0xD2, "reference types"),
+    (0xFC00, 0xFC07, "saturating conversions"), (0xFC08, 0xFC11, "bulk memory/table"),
+]
+
+
+def feature_of(code: int) -> str:
+    for lo, hi, name in FEATURES:
+        if lo <= code <= hi:
+            return name
+    return f"opcode 0x{code:02x}"
+
+
+@dataclass
+class Slot:
+    """One instruction slot of the prompt, as the trace decoder sees it."""
+
+    op: str  # machine opcode (opcodes.py)
+    func: int | None = None  # function index (None: pseudo slot outside functions)
+    pc: int | None = None  # instruction index in the body (None: hidden pseudo slot)
+    mnemonic: str = ""
+    height: int = 0  # operand height after (taken height for branches)
+    height_fallthrough: int = 0  # br_if not taken
+    target: int = 0  # TGT slot
+    index: int = 0  # local/global index for writes
+    imm: list = field(default_factory=lambda: [0] * vocab.N_IMM)
+
+
+@dataclass
+class ProgramPrompt:
+    tokens: list
+    slots: list
+    entry: int  # slot
+    func: int
+    results: int
+    globals_written: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """Where control goes (must match the reference interpreter's trace)."""
+
+    if_false_to_end: bool = True  # `if` without else, false: jump to the `end` (it executes)
+    else_to_end: bool = True  # then-branch reaching `else`: jump to the `end` (it executes)
+    loop_target_body: bool = True  # br to a loop: its first body instruction (not `loop`)
+
+
+def _put16(imm, at, v):
+    assert 0 <= v < 65536, v
+    imm[at], imm[at + 1] = v & 255, v >> 8
+
+
+def _block_arity(module, instr) -> int:
+    kind = instr.imm[0]
+    if kind == "empty":
+        return 0
+    if kind == "val":
+        if instr.imm[1] != "i32":
+            raise Unsupported(instr.imm[1])
+        return 1
+    params, results = module.types[instr.imm[1]]
+    if params or len(results) > 1:
+        raise Unsupported("multi-value")
+    if results and results[0] != "i32":
+        raise Unsupported(results[0])
+    return len(results)
+
+
+class _Functions:
+    """Per-function facts: signature, locals, reachability."""
+
+    def __init__(self, module: Module):
+        self.m = module
+        self.n_imp = len(module.imported_funcs)
+
+    def sig(self, f):
+        t = self.m.imported_funcs[f] if f < self.n_imp else self.m.functions[f - self.n_imp].type_index
+        return self.m.types[t]
+
+    def check(self, f) -> None:
+        if f < self.n_imp:
+            raise Unsupported("imported function call")
+        fn = self.m.functions[f - self.n_imp]
+        if fn.error:
+            raise Unsupported(f"undecodable body ({fn.error})")
+        params, results = self.sig(f)
+        for t in (*params, *results, *fn.locals):
+            if t != "i32":
+                raise Unsupported(t)
+        if len(results) > 1:
+            raise Unsupported("multi-value")
+        for ins in fn.body:
+            if ins.code not in BY_CODE:
+                raise Unsupported(feature_of(ins.code))
+
+    def reachable(self, entry) -> list:
+        order, todo = [], [entry]
+        while todo:
+            f = todo.pop()
+            if f in order:
+                continue
+            self.check(f)
+            order.append(f)
+            for ins in self.m.functions[f - self.n_imp].body:
+                if ins.code == 0x10:
+                    todo.append(ins.imm[0])
+        return order
+
+
+def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions()) -> ProgramPrompt:
+    """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits)."""
+    F = _Functions(module)
+    funcs = F.reachable(func)
+    n_glob = len(module.imported_globals) + len(module.globals)
+    slots = [Slot("halt")]
+    entry_slot = {}
+    bodies = {}
+    # pass 1: slot numbers (zero-init pseudo slots, br_table entries, hidden exit)
+    for f in funcs:
+        fn = module.functions[f - F.n_imp]
+        entry_slot[f] = len(slots)
+        n = len(slots) + len(fn.locals)
+        where = []
+        for ins in fn.body:
+            where.append(n)
+            n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0)
+        bodies[f] = (fn, where, n)  # n = hidden exit slot
+        slots.extend([None] * (n + 1 - len(slots)))
+    for f in funcs:
+        _encode_function(module, F, f, bodies[f], slots, entry_slot, conv)
+
+    params, results = F.sig(func)
+    fn = module.functions[func - F.n_imp]
+    nlocals = len(params) + len(fn.locals)
+    fp0 = n_glob + 1
+    tokens = []
+    for s in slots:
+        tokens.append(vocab.op_token(s.op))
+        tokens.extend(vocab.byte_token("IMM", b) for b in s.imm)
+    cells = [(1 + g, globals_bits.get(g, 0)) for g in range(n_glob)]
+    cells += [(fp0 + i, a & 0xFFFFFFFF) for i, a in enumerate(args)]
+    cells.append((fp0 + nlocals, 0))  # link: return to slot 0 (halt), fp 0
+    for addr, value in cells:
+        tokens += [vocab.byte_token("A0", addr & 255), vocab.byte_token("A1", addr >> 8)]
+        tokens += [vocab.byte_token(f"V{k}", (value >> (8 * k)) & 255) for k in range(4)]
+    e = entry_slot[func]
+    tokens.append(vocab.op_token("boot"))
+    tokens += [vocab.byte_token("P0", e & 255), vocab.byte_token("P1", e >> 8)]
+    tokens += [vocab.byte_token("F0", fp0 & 255), vocab.byte_token("F1", fp0 >> 8)]
+    tokens += [vocab.byte_token(r, 0) for r in ("A0", "A1", "V0", "V1", "V2", "V3")]
+    return ProgramPrompt(tokens, slots, e, func, len(results))
+
+
+def _encode_function(module, F, f, body, slots, entry_slot, conv) -> None:
+    fn, where, exit_slot = body
+    params, results = F.sig(f)
+    nparams = len(params)
+    nlocals = nparams + len(fn.locals)
+    base = nlocals + 1  # operand stack starts above the link
+    arity_f = len(results)
+    start = entry_slot[f]
+    for i in range(len(fn.locals)):
+        s = Slot("local.zero", f, None)
+        s.imm[0:2] = [base & 255, base >> 8]
+        _put16(s.imm, 5, nparams + i)
+        slots[start + i] = s
+    ex = Slot("return.v" if arity_f else "return", f, None, height=arity_f)
+    _put16(ex.imm, 0, base + arity_f)
+    _put16(ex.imm, 2, nlocals)
+    slots[exit_slot] = ex
+
+    # matching structure: for each block start, its else/end index
+    match, stack = {}, []
+    for i, ins in enumerate(fn.body):
+        if ins.code in (0x02, 0x03, 0x04):
+            stack.append(i)
+            match[i] = [None, None]
+        elif ins.code == 0x05:
+            match[stack[-1]][0] = i
+        elif ins.code == 0x0B and stack:
+            match[stack.pop()][1] = i
+    # control frames: (kind, start, height at entry, branch arity, end arity, dead outside)
+    ctl = [("func", -1, 0, arity_f, arity_f, False)]
+    h, dead = 0, False
+
+    def label(depth):
+        kind, st, hh, barity, _, _ = ctl[-1 - depth]
+        if kind == "func":
+            return exit_slot, hh, barity
+        if kind == "loop":
+            return (where[st] + 1 if conv.loop_target_body else where[st]), hh, barity
+        return where[match[st][1]] + 1, hh, barity
+
+    last = len(fn.body) - 1
+    for i, ins in enumerate(fn.body):
+        op = BY_CODE[ins.code]
+        s = Slot(op.name, f, i, op.mnemonic)
+        _put16(s.imm, 0, min(base + max(h, 0), 65535))
+        code = ins.code
+        if code in (0x02, 0x03, 0x04):
+            arity = _block_arity(module, ins)
+            if code == 0x04:
+                h -= 0 if dead else 1
+                e_, end_ = match[i]
+                s.target = where[e_] + 1 if e_ is not None else (where[end_] if conv.if_false_to_end else where[end_] + 1)
+                _put16(s.imm, 8, s.target)
+            kind = {0x02: "block", 0x03: "loop", 0x04: "if"}[code]
+            ctl.append((kind, i, h, 0 if kind == "loop" else arity, arity, dead))
+            s.height = max(h, 0)
+        elif code == 0x05:
+            kind, st, hh, ba, ea, was_dead = ctl[-1]
+            end_ = match[st][1]
+            s.target = where[end_] if conv.else_to_end else where[end_] + 1
+            _put16(s.imm, 8, s.target)
+            s.height = hh + ea
+            h, dead = hh, was_dead
+        elif code == 0x0B and i == last:
+            s.op = "end.func.v" if arity_f else "end.func"
+            _put16(s.imm, 2, nlocals)
+            s.height = arity_f
+        elif code == 0x0B:
+            kind, st, hh, ba, ea, was_dead = ctl.pop()
+            h, dead = hh + ea, was_dead
+            s.height = h
+        elif not dead:
+            h = _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i)
+            if s.op not in ("br", "br.v", "br_if", "br_if.v", "return", "return.v"):
+                s.height = h
+            if code in (0x00, 0x0C, 0x0E, 0x0F):
+                dead = True
+        slots[where[i]] = s
+
+
+def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i) -> int:
+    code = ins.code
+    if code in (0x0C, 0x0D):
+        depth = ins.imm[0]
+        tgt, hh, arity = label(depth)
+        if code == 0x0D:
+            h -= 1
+        s.op = {(0x0C, 0): "br", (0x0C, 1): "br.v", (0x0D, 0): "br_if", (0x0D, 1): "br_if.v"}[(code, arity)]
+        s.target = tgt
+        _put16(s.imm, 8, tgt)
+        _put16(s.imm, 5, base + hh)
+        s.height = hh + arity
+        s.height_fallthrough = h
+        return h
+    if code == 0x0E:
+        h -= 1
+        labels, default = ins.imm
+        _put16(s.imm, 10, len(labels))
+        for k, depth in enumerate((*labels, default)):
+            tgt, hh, arity = label(depth)
+            e = Slot("br_entry.v" if arity else "br_entry", s.func, None, height=hh + arity, target=tgt)
+            _put16(e.imm, 0, base + h)
+            _put16(e.imm, 8, tgt)
+            _put16(e.imm, 5, base + hh)
+            slots[where[i] + 1 + k] = e
+        return h
+    if code == 0x0F:
+        arity = len(F.sig(s.func)[1])
+        s.op = "return.v" if arity else "return"
+        _put16(s.imm, 2, nlocals)
+        s.height = arity
+        return arity
+    if code == 0x10:
+        callee = ins.imm[0]
+        params, results = F.sig(callee)
+        fn = F.m.functions[callee - F.n_imp]
+        nl = len(params) + len(fn.locals)
+        d = base + h - len(params)
+        s.target = entry_slot[callee]
+        _put16(s.imm, 8, s.target)
+        _put16(s.imm, 10, d)
+        _put16(s.imm, 5, d + nl)
+        _put16(s.imm, 2, min(d + nl + 1 + len(fn.body) + 8, 65535))  # frame top bound for exhaustion
+        return h - len(params) + len(results)
+    if code in (0x20, 0x21, 0x22):
+        s.index = ins.imm[0]
+        if code == 0x20:
+            _put16(s.imm, 2, ins.imm[0])
+            _put16(s.imm, 5, base + h)
+        else:
+            _put16(s.imm, 5, ins.imm[0])
+        return h + (1 if code == 0x20 else 0 if code == 0x22 else -1)
+    if code in (0x23, 0x24):
+        g = ins.imm[0]
+        gt = _global_type(F.m, g)
+        if gt != "i32":
+            raise Unsupported(gt)
+        s.index = g
+        if code == 0x23:
+            _put16(s.imm, 2, 1 + g)
+            s.imm[4] = 1
+            _put16(s.imm, 5, base + h)
+            return h + 1
+        _put16(s.imm, 5, 1 + g)
+        s.imm[7] = 1
+        return h - 1
+    if code == 0x41:
+        v = ins.imm[0]
+        s.imm[8:12] = [(v >> (8 * k)) & 255 for k in range(4)]
+        _put16(s.imm, 5, base + h)
+        return h + 1
+    if code in (0x1B, 0x1C):
+        _put16(s.imm, 5, max(base + h - 3, 0))
+        return h - 2
+    if op.value == "alu":
+        _put16(s.imm, 5, max(base + h - op.pops, 0))
+        return h - op.pops + 1
+    return h - op.pops + op.pushes
+
+
+
+def _global_type(module, g):
+    if g < len(module.imported_globals):
+        return module.imported_globals[g][2]
+    return module.globals[g - len(module.imported_globals)].type

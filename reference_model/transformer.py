@@ -1,0 +1,215 @@
+"""A generic decoder-only transformer with 2-d hard-max attention heads.
+
+Nothing here knows about WebAssembly: the weights (from
+``reference_model.compiler``) decide what the model computes.  The file
+reads top to bottom: config, attention layer, feed-forward layer, model,
+decoding.  Shapes are in comments: B batch, T positions, H heads, Dv value
+dimension, D d_model, F feed-forward width, V vocabulary.
+
+* Embedding: ``tok_emb[token] + [1, t, t*t] @ pos_emb`` (polynomial position
+  features; t is the row's own position, so left-padded rows keep their
+  positions).
+* Attention: per head a query and a key of dimension 2 and a value of
+  dimension Dv; hard-max over all cached positions (ties averaged), served
+  by a KV-cache backend (``attention.dense.DenseCache`` or a hull cache).
+* Feed-forward: ``h = ReLU(x W1 + b1) * (x Wg + bg)``; a plain ReLU unit has
+  a zero gate row and gate bias 1.
+* Readout: ``logits = x W_out + b_out``, argmax decoding.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass
+from typing import Iterable, NamedTuple
+
+import torch
+from torch import nn
+
+BACKENDS = {"dense": "reference_model.attention.dense:DenseCache", "hull": "reference_model.attention.hull:HullCache"}
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    vocab_size: int
+    d_model: int
+    n_heads: tuple  # per layer; 0 = the layer has no attention
+    value_dim: tuple  # per layer
+    d_ff: tuple  # per layer; 0 = the layer has no feed-forward
+    pad_token: int = 0
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.n_heads)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TransformerConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def cache_class(backend: str):
+    """The KVCache class of a backend name ("dense" | "hull")."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown attention backend {backend!r}; known: {', '.join(BACKENDS)}")
+    module, name = BACKENDS[backend].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class HardMaxAttention(nn.Module):
+    """H heads, query/key dimension 2, value dimension Dv, one output projection."""
+
+    def __init__(self, d: int, heads: int, dv: int):
+        super().__init__()
+        self.heads, self.dv = heads, dv
+        self.register_buffer("w_qkv", torch.zeros(d, heads * (4 + dv)))  # (D, H*2 | H*2 | H*Dv)
+        self.register_buffer("b_qkv", torch.zeros(heads * (4 + dv)))
+        self.register_buffer("w_o", torch.zeros(heads * dv, d))  # (H*Dv, D)
+
+    def project(self, x: torch.Tensor):
+        """Queries (..., H, 2), keys (..., H, 2), values (..., H, Dv) of x (..., D)."""
+        H = self.heads
+        qkv = x @ self.w_qkv + self.b_qkv
+        q, k, v = qkv.split([2 * H, 2 * H, H * self.dv], dim=-1)
+        return q.unflatten(-1, (H, 2)), k.unflatten(-1, (H, 2)), v.unflatten(-1, (H, self.dv))
+
+    def forward(self, x: torch.Tensor, cache):
+        q, k, v = self.project(x)  # (B, H, 2) (B, H, 2) (B, H, Dv)
+        cache.append(k, v)
+        found = cache.lookup(q)  # out (B, H, Dv)
+        return x + found.out.flatten(1) @ self.w_o, found
+
+
+class GatedFeedForward(nn.Module):
+    """h = ReLU(x W1 + b1) * (x Wg + bg);  x + h W2."""
+
+    def __init__(self, d: int, f: int):
+        super().__init__()
+        self.f = f
+        self.register_buffer("w_in", torch.zeros(d, 2 * f))  # (D, F | F): W1 then Wg
+        self.register_buffer("b_in", torch.zeros(2 * f))
+        self.register_buffer("w_out", torch.zeros(f, d))  # (F, D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre, gate = (x @ self.w_in + self.b_in).split(self.f, dim=-1)  # (..., F) each
+        return x + (torch.relu(pre) * gate) @ self.w_out
+
+
+class Generation(NamedTuple):
+    """What generate() returns, per batch row."""
+
+    tokens: list  # list[list[int]]: new tokens, up to and including the first stop token
+    selected: list  # list[Tensor (steps, heads)]: position each head selected, per new token
+    margin: list  # list[Tensor (steps, heads)]: best minus second-best score, per new token
+    stopped: list  # list[bool]: whether the row emitted a stop token
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: TransformerConfig):
+        super().__init__()
+        self.config = c = config
+        self.register_buffer("tok_emb", torch.zeros(c.vocab_size, c.d_model))  # (V, D)
+        self.register_buffer("pos_emb", torch.zeros(3, c.d_model))  # (3, D) for features (1, t, t^2)
+        self.attn = nn.ModuleList(HardMaxAttention(c.d_model, h, dv) if h else None for h, dv in zip(c.n_heads, c.value_dim))
+        self.ffn = nn.ModuleList(GatedFeedForward(c.d_model, f) if f else None for f in c.d_ff)
+        self.register_buffer("w_out", torch.zeros(c.d_model, c.vocab_size))  # (D, V)
+        self.register_buffer("b_out", torch.zeros(c.vocab_size))
+
+    def embed(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        t = positions.to(self.tok_emb.dtype)
+        feats = torch.stack([torch.ones_like(t), t, t * t], dim=-1)  # (..., 3)
+        return self.tok_emb[tokens] + feats @ self.pos_emb  # (..., D)
+
+    # -- fast path: one position at a time through KV caches -----------------
+    def new_caches(self, batch: int, backend: str = "dense") -> list:
+        cls = cache_class(backend)
+        dt, dev = self.tok_emb.dtype, self.tok_emb.device
+        return [cls(batch, a.heads, a.dv, dtype=dt, device=dev) if a is not None else None for a in self.attn]
+
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor, caches: list):
+        """Logits (B, V) for the next token, and each attention layer's Lookup."""
+        x = self.embed(tokens, positions)  # (B, D)
+        lookups = []
+        for attn, ffn, cache in zip(self.attn, self.ffn, caches):
+            if attn is not None:
+                x, found = attn(x, cache)
+                lookups.append(found)
+            if ffn is not None:
+                x = ffn(x)
+        return x @ self.w_out + self.b_out, lookups
+
+    # -- plain path: whole sequences, explicit causal hard-max ---------------
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, T, V) of a whole sequence, without caches (tests compare it with step())."""
+        B, T = tokens.shape
+        if positions is None:
+            positions = torch.arange(T, device=tokens.device).expand(B, T)
+        x = self.embed(tokens, positions)  # (B, T, D)
+        causal = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()
+        for attn, ffn in zip(self.attn, self.ffn):
+            if attn is not None:
+                q, k, v = attn.project(x)  # (B, T, H, 2) (B, T, H, 2) (B, T, H, Dv)
+                s = q[..., 0].transpose(1, 2).unsqueeze(-1) * k[..., 0].transpose(1, 2).unsqueeze(-2) + q[..., 1].transpose(
+                    1, 2
+                ).unsqueeze(-1) * k[..., 1].transpose(1, 2).unsqueeze(-2)  # (B, H, T, T)
+                s = s.masked_fill(~causal, -torch.inf)
+                hit = (s == s.max(dim=-1, keepdim=True).values).to(x.dtype)  # (B, H, T, T)
+                out = (hit @ v.transpose(1, 2)) / hit.sum(-1, keepdim=True)  # (B, H, T, Dv)
+                x = x + out.transpose(1, 2).flatten(2) @ attn.w_o
+            if ffn is not None:
+                x = ffn(x)
+        return x @ self.w_out + self.b_out
+
+    # -- decoding ------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: list,
+        *,
+        max_new_tokens: int,
+        stop_tokens: Iterable[int],
+        backend: str = "dense",
+        check_every: int = 64,
+    ) -> Generation:
+        """Argmax-decode each prompt (left-padded into one batch) until every row stops."""
+        dev = self.tok_emb.device
+        B = len(prompts)
+        width = max(len(p) for p in prompts)
+        pad = [width - len(p) for p in prompts]
+        grid = torch.full((B, width), self.config.pad_token, dtype=torch.long)
+        for b, p in enumerate(prompts):
+            grid[b, pad[b] :] = torch.tensor(p, dtype=torch.long)
+        grid = grid.to(dev)
+        offset = torch.tensor(pad, device=dev)
+        stops = torch.tensor(sorted(set(stop_tokens)), device=dev)
+        caches = self.new_caches(B, backend)
+        for t in range(width - 1):  # prefill: the prompt's own outputs are not needed
+            self.step(grid[:, t], t - offset, caches)
+        token = grid[:, width - 1]
+        out, sel, mar = [], [], []
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        for i in range(max_new_tokens):
+            logits, lookups = self.step(token, width - 1 + i - offset, caches)
+            token = logits.argmax(dim=-1)  # (B,)
+            out.append(token)
+            if lookups:
+                sel.append(torch.cat([f.selected for f in lookups], dim=1))  # (B, heads)
+                mar.append(torch.cat([f.margin for f in lookups], dim=1))
+            done |= torch.isin(token, stops)
+            if (i + 1) % check_every == 0 and bool(done.all()):
+                break
+        toks = torch.stack(out, dim=1).cpu() if out else torch.zeros(B, 0, dtype=torch.long)
+        sel_t = torch.stack(sel, dim=1).cpu() if sel else torch.zeros(B, len(out), 0, dtype=torch.long)
+        mar_t = torch.stack(mar, dim=1).cpu() if mar else torch.zeros(B, len(out), 0)
+        stop_set = set(int(s) for s in stops.tolist())
+        rows, rsel, rmar, stopped = [], [], [], []
+        for b in range(B):
+            row = toks[b].tolist()
+            end = next((j + 1 for j, x in enumerate(row) if x in stop_set), None)
+            n = end if end is not None else len(row)
+            rows.append(row[:n])
+            rsel.append(sel_t[b, :n])
+            rmar.append(mar_t[b, :n])
+            stopped.append(end is not None)
+        return Generation(rows, rsel, rmar, stopped)
