@@ -138,6 +138,7 @@ def run(scripts, testsuite, executor, config, jobs, threads, out, expectations_d
         suite="testsuite" if testsuite else "conformance",
         run_id=stamp,
         threads=threads,
+        log_path=str(out_dir / "workers.log"),
     )
     result = _run_with_progress(loaded, spec, out_dir, jobs or default_jobs(), quiet)
     frame = expectations.apply(result.frame)

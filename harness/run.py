@@ -40,6 +40,7 @@ class RunSpec:
     repeat: int = 0
     batch: int = 1
     threads: int = 1
+    log_path: str | None = None  # workers' stderr (native crash messages) goes here
 
 
 def base_row(spec: RunSpec, executor) -> dict:
@@ -65,6 +66,11 @@ def base_row(spec: RunSpec, executor) -> dict:
 
 def _worker(spec: RunSpec, conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    if spec.log_path:  # native libraries print their dying words on fd 2: keep them out of the terminal
+        log = os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 2)
+    # test hook: WASMCONF_FAULT=abort:FILE:LINE kills this worker at that command (proves crash isolation)
+    fault = os.environ.get("WASMCONF_FAULT", "")
     try:
         import torch
 
@@ -86,6 +92,8 @@ def _worker(spec: RunSpec, conn) -> None:
         script = load_script(Path(path), name)
         runner = ScriptRunner(script, executor, base, oracle=oracle, trace_sink=sink)
         for row in runner.rows():
+            if fault == f"abort:{row['file']}:{row['line']}":
+                os.abort()
             conn.send(("row", index, row))
         conn.send(("done", index, None))
 

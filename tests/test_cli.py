@@ -14,7 +14,7 @@ from reports.schema import COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 WASMCONF = [sys.executable, "-m", "harness"]
-TESTSUITE = ROOT.parent / "shared" / "wasm-testsuite"
+TESTSUITE = Path(os.environ.get("WASM_TESTSUITE") or ROOT.parent / "shared" / "wasm-testsuite")
 
 
 def wasmconf(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -98,3 +98,35 @@ def test_malformed_expectations_file_is_one_line(tmp_path):
     (tmp_path / "wasmtime.toml").write_text("[[expect]]\nfile = 'x'\n")
     proc = wasmconf("run", "--expectations", str(tmp_path))
     assert proc.returncode == 2 and "lacks 'status'" in proc.stderr
+
+
+def test_a_crashed_worker_costs_rows_not_the_run(tmp_path):
+    proc = wasmconf("run", "--out", str(tmp_path / "r"), "-j", "1", "-q",
+                    env={"WASMCONF_FAULT": "abort:traps.wast:22"})
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_parquet(tmp_path / "r" / "results.parquet")
+    traps = df[df["file"] == "traps.wast"].set_index("line")
+    assert traps.loc[22, "status"] == "harness_error" and "died" in traps.loc[22, "message"]
+    assert (traps.loc[23:, "status"] == "harness_error").all()
+    assert (traps.loc[:21, "status"] == "pass").all()
+    # the scripts after the crash ran in a fresh worker
+    assert (df[df["file"] != "traps.wast"]["status"] == "pass").all()
+    assert df["file"].nunique() == 4
+
+
+def test_interrupted_run_keeps_finished_scripts(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "r"
+    proc = subprocess.Popen([*WASMCONF, "run", "--testsuite", str(TESTSUITE), "-j", "1", "-q", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "parts").glob("*.parquet"))) < 3:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    df = pd.read_parquet(out / "results.parquet")
+    assert df["file"].nunique() >= 3
