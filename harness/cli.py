@@ -81,7 +81,8 @@ def discover(selection: tuple[str, ...], testsuite: str | None) -> list[tuple[Pa
 @click.argument("scripts", nargs=-1)
 @click.option("--testsuite", envvar="WASM_TESTSUITE", help="Official testsuite checkout (default: the project's corpus in conformance/).")
 @click.option("--executor", default="wasmtime", show_default=True, help="wasmtime, reference or transformer.")
-@click.option("--config", "config", default=None, help="Executor config, e.g. cpu-f64-dense (transformer).")
+@click.option("--config", "configs", multiple=True, help="Executor config, e.g. cpu-f64-dense (transformer); repeat or comma-separate for a matrix.")
+@click.option("--repeat", type=int, default=1, show_default=True, help="Run every script this many times (nondeterminism check).")
 @click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: CPU count).")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch threads per worker.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None, help="Results folder (default: results/<timestamp>).")
@@ -89,33 +90,29 @@ def discover(selection: tuple[str, ...], testsuite: str | None) -> list[tuple[Pa
 @click.option("--trace-dir", type=click.Path(file_okay=False), default=None, help="Write each traced command's trace here (parquet).")
 @click.option("--no-oracle", is_flag=True, help="Do not compare traces with the reference interpreter.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-file table.")
-def run(scripts, testsuite, executor, config, jobs, threads, out, expectations_dir, trace_dir, no_oracle, quiet):
+def run(scripts, testsuite, executor, configs, repeat, jobs, threads, out, expectations_dir, trace_dir, no_oracle, quiet):
     """Run .wast scripts through an executor; write results and print a summary.
 
     SCRIPTS are file paths, names (i32, i32.wast) or globs (memory_*) relative
-    to the corpus root; none means every top-level script.
+    to the corpus root; none means every top-level script.  Several configs
+    and repeats make a matrix: commands whose repeats disagree are marked
+    nondeterministic, and traces that differ from the f64 config's are
+    marked config_divergence.
     """
-    from .executors import EXECUTORS, ConfigError, parse_config
+    import pandas as pd
+
+    from .detect import mark_config_divergence, mark_nondeterministic
+    from .executors import EXECUTORS
     from .expectations import ExpectationsError, load_expectations
-    from .run import RunSpec, default_jobs, run_scripts
+    from .run import RunSpec, default_jobs
     from .summary import print_summary
     from .wast import ScriptError, load_script
 
     if executor not in EXECUTORS:
         raise _fail(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    if executor == "transformer":
-        config = config or "cpu-f64-dense"
-        try:
-            parse_config(config)
-        except ConfigError as e:
-            raise _fail(str(e)) from None
-        if config.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise _fail(f"config {config} needs CUDA, and no CUDA device is available")
-    elif config:
-        raise _fail(f"executor {executor} takes no --config (got {config!r})")
+    configs = _check_configs(executor, configs)
+    if repeat < 1:
+        raise _fail("--repeat must be at least 1")
     try:
         expectations = load_expectations(Path(expectations_dir), executor)
     except ExpectationsError as e:
@@ -128,33 +125,160 @@ def run(scripts, testsuite, executor, config, jobs, threads, out, expectations_d
     except ScriptError as e:
         raise _fail(str(e)) from None
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(out) if out else PROJECT_ROOT / "results" / f"{stamp}-{executor}{'-' + config if config else ''}"
+    label = executor + ("-" + "+".join(c for c in configs if c) if any(configs) else "")
+    out_dir = Path(out) if out else PROJECT_ROOT / "results" / f"{stamp}-{label}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    spec = RunSpec(
-        executor=executor,
-        config=config,
-        oracle="reference" if executor == "transformer" and not no_oracle else None,
-        trace_dir=trace_dir,
-        suite="testsuite" if testsuite else "conformance",
-        run_id=stamp,
-        threads=threads,
-        log_path=str(out_dir / "workers.log"),
-    )
-    result = _run_with_progress(loaded, spec, out_dir, jobs or default_jobs(), quiet)
-    frame = expectations.apply(result.frame)
+    frames, seconds, interrupted = [], 0.0, False
+    for config in configs:
+        for r in range(repeat):
+            spec = RunSpec(
+                executor=executor,
+                config=config,
+                oracle="reference" if executor == "transformer" and not no_oracle else None,
+                trace_dir=trace_dir,
+                suite="testsuite" if testsuite else "conformance",
+                run_id=stamp,
+                repeat=r,
+                threads=threads,
+                log_path=str(out_dir / "workers.log"),
+            )
+            sub = out_dir / (f"{config or 'default'}-r{r}" if len(configs) * repeat > 1 else "")
+            result = _run_with_progress(loaded, spec, sub, jobs or default_jobs(), quiet)
+            frames.append(result.frame)
+            seconds += result.seconds
+            if result.interrupted:
+                interrupted = True
+                break
+        if interrupted:
+            break
+    frame = pd.concat(frames, ignore_index=True)
+    frame = mark_config_divergence(mark_nondeterministic(frame))
+    frame = expectations.apply(frame)
     frame.to_parquet(out_dir / "results.parquet", index=False)
     meta = {
-        "run_id": stamp, "executor": executor, "config": config, "scripts": len(loaded),
+        "run_id": stamp, "executor": executor, "configs": list(configs), "repeat": repeat, "scripts": len(loaded),
         "commands": int(len(frame)), "passed": int((frame["status"] == "pass").sum()),
-        "unexpected": int(frame["unexpected"].sum()), "seconds": round(result.seconds, 2),
-        "interrupted": result.interrupted, "testsuite": testsuite, "argv": sys.argv[1:],
+        "unexpected": int(frame["unexpected"].sum()), "seconds": round(seconds, 2),
+        "interrupted": interrupted, "testsuite": str(Path(testsuite).resolve()) if testsuite else None,
+        "argv": sys.argv[1:],
     }
     (out_dir / "run.json").write_text(json.dumps(meta, indent=2))
-    print_summary(frame, per_file=not quiet, seconds=result.seconds)
+    for config, part in frame.groupby("config", sort=False):
+        if len(configs) > 1:
+            click.echo(f"== {executor} {config}")
+        print_summary(part, per_file=not quiet, seconds=None if len(configs) > 1 else seconds)
     click.echo(f"results: {out_dir / 'results.parquet'}")
-    if result.interrupted:
+    if interrupted:
         click.echo("interrupted: the results hold the scripts that finished", err=True)
         sys.exit(130)
+
+
+def _check_configs(executor: str, configs: tuple[str, ...]) -> list[str | None]:
+    """The configs to run, checked; [None] for executors without configs."""
+    from .executors import ConfigError, parse_config
+
+    wanted = [c.strip() for item in configs for c in item.split(",") if c.strip()]
+    if executor != "transformer":
+        if wanted:
+            raise _fail(f"executor {executor} takes no --config (got {wanted[0]!r})")
+        return [None]
+    wanted = wanted or ["cpu-f64-dense"]
+    for config in wanted:
+        try:
+            parse_config(config)
+        except ConfigError as e:
+            raise _fail(str(e)) from None
+    if any(c.startswith("cuda") for c in wanted):
+        import torch
+
+        if not torch.cuda.is_available():
+            missing = [c for c in wanted if c.startswith("cuda")]
+            if len(missing) == len(wanted):
+                raise _fail(f"config {missing[0]} needs CUDA, and no CUDA device is available")
+            click.echo(f"skipped (no CUDA): {', '.join(missing)}", err=True)
+            wanted = [c for c in wanted if not c.startswith("cuda")]
+    return list(dict.fromkeys(wanted))
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--expectations", "expectations_dir", type=click.Path(file_okay=False), default=str(EXPECTATIONS), show_default=True)
+@click.option("--testsuite", envvar="WASM_TESTSUITE", help="Testsuite for re-running unexpected results (default: the run's own).")
+@click.option("--no-retry", is_flag=True, help="Do not re-run unexpected results.")
+@click.option("--strict-flaky", is_flag=True, help="Fail the gate on flaky results too.")
+@click.option("--jobs", "-j", type=int, default=None)
+def gate(results, expectations_dir, testsuite, no_retry, strict_flaky, jobs):
+    """Exit non-zero if RESULTS hold a result the expectations do not allow.
+
+    Unexpected results (new failures, and expected failures that now pass)
+    are re-run once; those expected on the retry are reported as flaky.
+    """
+    import tempfile
+
+    from reports.schema import read_results
+
+    from .expectations import ExpectationsError, load_expectations
+    from .gate import gate as run_gate
+    from .gate import retry_scripts
+    from .run import default_jobs
+
+    frame = _read_results(results)
+    try:
+        exps = {e: load_expectations(Path(expectations_dir), e) for e in frame["executor"].unique()}
+    except ExpectationsError as e:
+        raise _fail(str(e)) from None
+    suite = testsuite or _run_testsuite(results)
+    retry = None
+    if not no_retry:
+        scratch = Path(tempfile.mkdtemp(prefix="wasmconf-retry-"))
+        retry = lambda rows: retry_scripts(rows, suite, scratch, jobs or default_jobs())  # noqa: E731
+    result = run_gate(frame, exps, retry)
+    for title, rows in (("unexpected", result.unexpected), ("flaky", result.flaky)):
+        for r in rows.itertuples():
+            click.echo(f"{title}: {r.file}:{r.line} {r.kind} [{r.executor} {r.config} r{r.repeat}] "
+                       f"{r.status} (expected {r.expected_status}) {str(r.message or r.actual)[:120]}")
+    click.echo(f"gate: {result.checked} results, {len(result.unexpected)} unexpected, {len(result.flaky)} flaky")
+    if not result.ok or (strict_flaky and not result.flaky.empty):
+        sys.exit(1)
+
+
+@main.group()
+def expectations() -> None:
+    """Maintain conformance/expectations."""
+
+
+@expectations.command("update")
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--expectations", "expectations_dir", type=click.Path(file_okay=False), default=str(EXPECTATIONS), show_default=True)
+def expectations_update(results, expectations_dir):
+    """Rewrite each executor's expectations from RESULTS, keeping written reasons."""
+    from .expectations import update_expectations
+
+    frame = _read_results(results)
+    for executor in sorted(frame["executor"].unique()):
+        path = update_expectations(frame, Path(expectations_dir), executor)
+        click.echo(f"wrote {path}")
+
+
+def _read_results(results):
+    from reports.schema import read_results
+
+    paths = [Path(r) for r in results]
+    for p in paths:
+        if not (p / "results.parquet" if p.is_dir() else p).exists():
+            raise _fail(f"no results at {p}")
+    try:
+        return read_results(paths)
+    except Exception as e:  # a corrupt or foreign file
+        raise _fail(f"cannot read results: {e}") from None
+
+
+def _run_testsuite(results) -> str | None:
+    for r in results:
+        meta = Path(r) / "run.json" if Path(r).is_dir() else Path(r).parent / "run.json"
+        if meta.exists():
+            return json.loads(meta.read_text()).get("testsuite")
+    return None
 
 
 def _run_with_progress(loaded, spec, out_dir, jobs, quiet):

@@ -109,3 +109,41 @@ def load_expectations(directory: Path, executor: str) -> Expectations:
         except KeyError as e:
             raise ExpectationsError(f"{path}: entry {i} lacks {e.args[0]!r}") from None
     return Expectations(entries)
+
+
+def update_expectations(frame: pd.DataFrame, directory: Path, executor: str) -> Path:
+    """Rewrite ``directory/<executor>.toml`` from a run's non-pass rows; keep the reasons already written.
+
+    Rows are grouped by file and by the set of statuses a command showed
+    (several statuses over repeats or retries make an intermittent entry);
+    an entry names configs only when the command did not fail the same way
+    on every config of the run.  New entries get the reason "unclassified"
+    for a person to replace.
+    """
+    import tomli_w
+
+    old = load_expectations(directory, executor)
+    rows = frame[frame["executor"] == executor]
+    all_configs = sorted(rows["config"].unique())
+    per_cmd = rows.groupby(["file", "line", "kind", "config"])["status"].agg(lambda s: tuple(sorted(set(s))))
+    failing = per_cmd[per_cmd.apply(lambda st: st != ("pass",))]
+    groups: dict[tuple, list[int]] = {}
+    for (file, line, kind, config), statuses in failing.items():
+        groups.setdefault((file, statuses, config), []).append(int(line))
+    merged: dict[tuple, set] = {}
+    for (file, statuses, config), lines in groups.items():
+        merged.setdefault((file, statuses, tuple(sorted(lines))), set()).add(config)
+    entries = []
+    for (file, statuses, lines), configs in sorted(merged.items()):
+        probe = old.lookup(file, lines[0], "", sorted(configs)[0])
+        entry = {"file": file, "lines": list(lines), "status": list(statuses),
+                 "reason": probe.reason if probe else "unclassified"}
+        if sorted(configs) != all_configs:
+            entry["configs"] = sorted(configs)
+        entries.append(entry)
+    path = Path(directory) / f"{executor}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = (f"# Known non-passes of the {executor} executor, written by `wasmconf expectations update`.\n"
+              "# Each entry: file, lines, allowed statuses (several = intermittent), optional configs, reason.\n\n")
+    path.write_text(header + tomli_w.dumps({"expect": entries}))
+    return path

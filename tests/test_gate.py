@@ -1,0 +1,97 @@
+"""The gate fails on unexpected results, tells flakes apart, and expectations round-trip."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.detect import mark_config_divergence, mark_nondeterministic
+from harness.expectations import load_expectations, update_expectations
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wasmconf(*args):
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def corpus_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    proc = wasmconf("run", "-q", "--out", str(out), "traps", "modules")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_clean_run_passes_the_gate(corpus_run):
+    proc = wasmconf("gate", str(corpus_run))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 unexpected" in proc.stdout
+
+
+def test_expected_failure_that_passes_fails_the_gate(corpus_run, tmp_path):
+    (tmp_path / "wasmtime.toml").write_text(
+        '[[expect]]\nfile = "traps.wast"\nlines = [17]\nstatus = ["wrong_trap"]\nreason = "pretend"\n')
+    proc = wasmconf("gate", str(corpus_run), "--expectations", str(tmp_path))
+    assert proc.returncode == 1
+    assert "unexpected: traps.wast:17" in proc.stdout and "expected wrong_trap" in proc.stdout
+
+
+def test_new_failure_fails_the_gate_and_a_passing_retry_is_flaky(corpus_run, tmp_path):
+    df = pd.read_parquet(corpus_run / "results.parquet")
+    df.loc[df["line"] == 17, "status"] = "wrong_trap"  # as if this command had failed once
+    run = tmp_path / "run"
+    run.mkdir()
+    df.to_parquet(run / "results.parquet")
+    proc = wasmconf("gate", str(run), "--no-retry")
+    assert proc.returncode == 1 and "unexpected: traps.wast:17" in proc.stdout
+    proc = wasmconf("gate", str(run))
+    assert proc.returncode == 0, proc.stdout
+    assert "flaky: traps.wast:17" in proc.stdout and "1 flaky" in proc.stdout
+    assert wasmconf("gate", str(run), "--strict-flaky").returncode == 1
+
+
+def test_gate_on_missing_results_is_one_line(tmp_path):
+    proc = wasmconf("gate", str(tmp_path / "nothing"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def _rows(**cols):
+    n = len(next(iter(cols.values())))
+    base = dict(file=["a.wast"] * n, line=[1] * n, kind=["assert_return"] * n, export=["f"] * n, args=[""] * n,
+                actual=["i32:1"] * n, message=[""] * n, executor=["transformer"] * n, repeat=[0] * n,
+                config=["cpu-f64-dense"] * n, trace_hash=["h"] * n, status=["pass"] * n)
+    base.update(cols)
+    return pd.DataFrame(base)
+
+
+def test_repeats_that_disagree_are_nondeterministic():
+    df = _rows(repeat=[0, 1, 2], trace_hash=["h", "h", "x"])
+    out = mark_nondeterministic(df)
+    assert out["status"].tolist() == ["nondeterministic"] * 3
+    same = mark_nondeterministic(_rows(repeat=[0, 1], trace_hash=["h", "h"]))
+    assert same["status"].tolist() == ["pass", "pass"]
+
+
+def test_configs_that_disagree_are_config_divergence():
+    df = _rows(config=["cpu-f64-dense", "cpu-f32-dense", "cpu-f64-hull"], trace_hash=["h", "x", "h"])
+    out = mark_config_divergence(df)
+    assert out["status"].tolist() == ["pass", "config_divergence", "pass"]
+    assert "cpu-f64-dense" in out["message"][1]
+
+
+def test_expectations_update_round_trips(tmp_path):
+    df = _rows(line=[1, 2, 2, 3], status=["pass", "wrong_result", "pass", "tie_break"],
+               config=["cpu-f64-dense", "cpu-f32-dense", "cpu-f64-dense", "cpu-f32-dense"])
+    (tmp_path / "transformer.toml").write_text(
+        '[[expect]]\nfile = "a.wast"\nlines = [2]\nstatus = ["wrong_result"]\nreason = "f32 rounding"\n')
+    update_expectations(df, tmp_path, "transformer")
+    exp = load_expectations(tmp_path, "transformer")
+    out = exp.apply(df)
+    assert not out["unexpected"].any()
+    assert exp.lookup("a.wast", 2, "assert_return", "cpu-f32-dense").reason == "f32 rounding"
+    assert exp.lookup("a.wast", 2, "assert_return", "cpu-f64-dense") is None
