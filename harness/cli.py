@@ -302,3 +302,106 @@ def _run_with_progress(loaded, spec, out_dir, jobs, quiet):
             bar.update(task, advance=n, passed=passed, description=f"{spec.executor} {script.name}")
 
         return run_scripts(loaded, spec, out_dir, jobs, progress)
+
+
+def _parse_invoke_arg(text: str, type_: str | None):
+    """A command-line argument (``i32:5``, ``f64:-0.5``, or ``5`` typed by the signature) as a Value."""
+    from reference_model.values import Value, f32_from_float, f64_from_float, i32, i64
+
+    if ":" in text:
+        type_, text = text.split(":", 1)
+    if type_ is None:
+        raise _fail(f"argument {text!r}: give its type, e.g. i32:{text}")
+    try:
+        if type_ in ("i32", "i64"):
+            n = int(text, 0)
+            return i32(n) if type_ == "i32" else i64(n)
+        if type_ in ("f32", "f64"):
+            if text.startswith("0x") and "." not in text and "p" not in text:
+                return Value(type_, int(text, 16))
+            x = float.fromhex(text) if "p" in text else float(text)
+            return f32_from_float(x) if type_ == "f32" else f64_from_float(x)
+    except ValueError:
+        raise _fail(f"argument {text!r} is not a valid {type_}") from None
+    raise _fail(f"argument type {type_!r} is not supported on the command line")
+
+
+@main.command()
+@click.argument("module", type=click.Path())
+@click.argument("export")
+@click.argument("args", nargs=-1)
+@click.option("--executor", default="transformer", show_default=True, help="wasmtime, reference or transformer.")
+@click.option("--config", default="cpu-f64-dense", show_default=True, help="Transformer config.")
+@click.option("--trace", "show_trace", is_flag=True, help="Print the trace records (trace executors).")
+def invoke(module, export, args, executor, config, show_trace):
+    """Instantiate MODULE (.wasm or .wat) and call EXPORT with ARGS; print the results.
+
+    Results print as ``i32:55``, one per line.  Exit codes: 0 returned,
+    3 trapped (message on stderr), 4 exhaustion, 5 unsupported, 6 step limit.
+    """
+    import wasmtime
+
+    from reference_model.errors import Exhaustion, ExecutorOutcome, StepLimit, Trap, Unsupported
+
+    from .executors import ConfigError, make_executor
+    from .executors.signatures import export_signatures
+
+    path = Path(module)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise _fail(f"cannot read {module}: {e.strerror or e}") from None
+    if not data.startswith(b"\0asm"):
+        try:
+            data = wasmtime.wat2wasm(data.decode("utf-8"))
+        except (wasmtime.WasmtimeError, UnicodeDecodeError) as e:
+            raise _fail(f"{module}: not a wasm binary and not valid text: {str(e).splitlines()[0]}") from None
+    sig = export_signatures(data).get(export)
+    params = sig[0] if sig else (None,) * len(args)
+    if sig and len(args) != len(params):
+        raise _fail(f"{export} takes {len(params)} argument(s) ({', '.join(params)}), got {len(args)}")
+    values = [_parse_invoke_arg(a, t) for a, t in zip(args, params)]
+    try:
+        ex = make_executor(executor, config if executor == "transformer" else None)
+    except (ConfigError, ValueError) as e:
+        raise _fail(str(e)) from None
+    session = ex.open_session()
+    try:
+        instance = session.instantiate(data)
+        inv = session.invoke(instance, export, values)
+    except Trap as e:
+        click.echo(f"trap: {e.message}", err=True)
+        sys.exit(3)
+    except Exhaustion as e:
+        click.echo(f"exhaustion: {e.message}", err=True)
+        sys.exit(4)
+    except Unsupported as e:
+        click.echo(e.message, err=True)
+        sys.exit(5)
+    except StepLimit as e:
+        click.echo(f"step limit: {e.message}", err=True)
+        sys.exit(6)
+    except ExecutorOutcome as e:
+        raise _fail(f"{type(e).__name__}: {e.message}") from None
+    except LookupError as e:
+        raise _fail(str(e).strip("'\"")) from None
+    if show_trace and inv.trace:
+        for rec in inv.trace:
+            click.echo(rec.canonical(), err=True)
+    for v in inv.values:
+        click.echo(str(v))
+    if inv.steps is not None and inv.steps >= 0:
+        extra = f", {inv.tokens} tokens" if inv.tokens is not None and inv.tokens >= 0 else ""
+        click.echo(f"({inv.steps} steps{extra}, trace {inv.trace_hash})", err=True)
+
+
+@main.command("compile")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="model.safetensors", show_default=True)
+def compile_weights(out):
+    """Compile the reference interpreter into transformer weights and save them (safetensors)."""
+    from reference_model.weights import compile_to_file, load
+
+    path = compile_to_file(out)
+    config, state = load(path)
+    n = sum(t.numel() for t in state.values())
+    click.echo(f"wrote {path}: {len(state)} tensors, {n} parameters")

@@ -130,3 +130,32 @@ def test_interrupted_run_keeps_finished_scripts(tmp_path):
     assert "interrupted" in err and "Traceback" not in err
     df = pd.read_parquet(out / "results.parquet")
     assert df["file"].nunique() >= 3
+
+
+SUM_WAT = """(module
+  (func (export "sum") (param i32) (result i32) (local i32)
+    (block (loop (br_if 1 (i32.eqz (local.get 0)))
+      (local.set 1 (i32.add (local.get 1) (local.get 0)))
+      (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br 0)))
+    (local.get 1))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1))))
+"""
+
+
+@pytest.mark.parametrize("executor", ["wasmtime", "reference"])
+def test_invoke_prints_results_and_trap_exit_code(tmp_path, executor):
+    mod = tmp_path / "sum.wat"
+    mod.write_text(SUM_WAT)
+    proc = wasmconf("invoke", str(mod), "sum", "10", "--executor", executor)
+    assert proc.returncode == 0 and proc.stdout.strip() == "i32:55", proc.stderr
+    proc = wasmconf("invoke", str(mod), "div", "i32:7", "0", "--executor", executor)
+    assert proc.returncode == 3 and "integer divide by zero" in proc.stderr and proc.stdout == ""
+
+
+def test_invoke_bad_input_is_one_line(tmp_path):
+    mod = tmp_path / "sum.wat"
+    mod.write_text(SUM_WAT)
+    for args, needle in ((["sum"], "takes 1 argument"), (["sum", "x"], "not a valid i32"), (["nope"], "nope")):
+        proc = wasmconf("invoke", str(mod), *args, "--executor", "reference")
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], proc.stderr
