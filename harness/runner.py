@@ -26,7 +26,7 @@ from reference_model.errors import (
     UncaughtException,
     Unsupported,
 )
-from reference_model.trace import first_divergence
+from reference_model.trace import first_divergence, trace_hash
 
 from .executors.base import Executor, Invocation, Session
 from .expected import Expected, UnsupportedValue, format_values, parse_arg
@@ -282,7 +282,7 @@ class ScriptRunner:
         try:
             ref = self.mirror.invoke(m, action["field"], args)
         except ExecutorOutcome as e:
-            ref = getattr(e, "invocation", None)
+            ref = _invocation_of(e)
             if ref is None:
                 return outcome
         if ref.trace is None:
@@ -333,7 +333,7 @@ class ScriptRunner:
         if isinstance(err, (Unsupported, StepLimit)):
             return _outcome_of_error(err)
         if isinstance(err, wanted) and (not text or text_matches(text, err.message)):
-            inv = getattr(err, "invocation", None)
+            inv = _invocation_of(err)
             out = Outcome("pass", actual=err.message[:200], invocation=inv)
             return self._traced(cmd, inv, out) if inv is not None else out
         return Outcome("wrong_trap", actual=f"{type(err).__name__}: {err.message}"[:200], message=f"expected {what} {text!r}")
@@ -352,6 +352,14 @@ class ScriptRunner:
 
 class _ModuleUnavailable(Exception):
     pass
+
+
+def _invocation_of(err: ExecutorOutcome) -> Invocation | None:
+    """The partial trace a trace executor attached to a trap or exhaustion, as an Invocation."""
+    if err.trace is None:
+        return None
+    return Invocation(values=[], steps=err.steps if err.steps is not None else len(err.trace),
+                      trace=err.trace, trace_hash=trace_hash(err.trace))
 
 
 def _outcome_of_error(err: ExecutorOutcome) -> Outcome:

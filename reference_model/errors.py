@@ -10,7 +10,15 @@ from __future__ import annotations
 
 
 class ExecutorOutcome(Exception):
-    """Base class of the outcomes a script can expect."""
+    """Base class of the outcomes a script can expect.
+
+    A trace executor that stops with a trap or exhaustion sets ``trace``
+    (the records up to the failing instruction) and ``steps``, so a trap
+    can be compared record by record like a return.
+    """
+
+    trace: list | None = None
+    steps: int | None = None
 
     def __init__(self, message: str):
         super().__init__(message)
