@@ -6,6 +6,7 @@
     file = "simd_*.wast"          # glob over script names
     lines = [120, 121]            # optional: these commands only
     kinds = ["assert_return"]     # optional: command kinds
+    message = "unsupported(simd*"  # optional: glob over the row's message (e.g. the unsupported feature)
     configs = ["cpu-f32-*"]       # optional: config globs (default: every config)
     status = ["unsupported"]      # the statuses allowed (several = intermittent)
     reason = "wasmtime-py cannot pass v128 values"
@@ -37,10 +38,13 @@ class Entry:
     lines: tuple[int, ...] = ()
     kinds: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()
+    message: str = ""
     source: str = ""
 
-    def names(self, file: str, line: int, kind: str, config: str) -> bool:
+    def names(self, file: str, line: int, kind: str, config: str, message: str = "") -> bool:
         if not fnmatch.fnmatchcase(file, self.file):
+            return False
+        if self.message and not fnmatch.fnmatchcase(message, self.message):
             return False
         if self.lines and line not in self.lines:
             return False
@@ -50,17 +54,17 @@ class Entry:
 
     @property
     def specificity(self) -> int:
-        return (4 if self.lines else 0) + (2 if "*" not in self.file else 0) + (1 if self.kinds else 0)
+        return (8 if self.lines else 0) + (4 if "*" not in self.file else 0) + (2 if self.message else 0) + (1 if self.kinds else 0)
 
 
 @dataclass
 class Expectations:
     entries: list[Entry] = field(default_factory=list)
 
-    def lookup(self, file: str, line: int, kind: str, config: str) -> Entry | None:
+    def lookup(self, file: str, line: int, kind: str, config: str, message: str = "") -> Entry | None:
         best = None
         for e in self.entries:
-            if e.names(file, line, kind, config) and (best is None or e.specificity > best.specificity):
+            if e.names(file, line, kind, config, message) and (best is None or e.specificity > best.specificity):
                 best = e
         return best
 
@@ -68,10 +72,11 @@ class Expectations:
         """Add ``expected_status`` (allowed statuses, '|'-joined), ``reason`` and ``unexpected`` columns."""
         allowed, reasons = [], []
         cache: dict[tuple, Entry | None] = {}
-        for file, line, kind, config in zip(df["file"], df["line"], df["kind"], df["config"]):
-            key = (file, line, kind, config)
+        messages = df["message"] if "message" in df else [""] * len(df)
+        for file, line, kind, config, message in zip(df["file"], df["line"], df["kind"], df["config"], messages):
+            key = (file, line, kind, config, message)
             if key not in cache:
-                cache[key] = self.lookup(file, int(line), kind, config)
+                cache[key] = self.lookup(file, int(line), kind, config, str(message or ""))
             e = cache[key]
             allowed.append("|".join(e.status) if e else "pass")
             reasons.append(e.reason if e else "")
@@ -103,6 +108,7 @@ def load_expectations(directory: Path, executor: str) -> Expectations:
                     lines=tuple(raw.get("lines", [raw["line"]] if "line" in raw else [])),
                     kinds=tuple(raw.get("kinds", ())),
                     configs=tuple(raw.get("configs", ())),
+                    message=raw.get("message", ""),
                     source=f"{path.name}#{i}",
                 )
             )
@@ -125,15 +131,27 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str) -> 
     old = load_expectations(directory, executor)
     rows = frame[frame["executor"] == executor]
     all_configs = sorted(rows["config"].unique())
-    per_cmd = rows.groupby(["file", "line", "kind", "config"])["status"].agg(lambda s: tuple(sorted(set(s))))
-    failing = per_cmd[per_cmd.apply(lambda st: st != ("pass",))]
+    entries = []
+    # unsupported features: one entry per feature, whatever the file
+    unsupported = rows[rows["status"] == "unsupported"]
+    for message, part in sorted(unsupported.groupby(unsupported["message"].astype(str))):
+        probe = next((e for e in old.entries if e.message == message), None)
+        entry = {"file": "*", "message": message, "status": ["unsupported"],
+                 "reason": probe.reason if probe else "unclassified"}
+        if sorted(part["config"].unique()) != all_configs:
+            entry["configs"] = sorted(part["config"].unique())
+        entries.append(entry)
+    rows = rows[rows["status"] != "unsupported"]
+    statuses_of: dict[tuple, set] = {}
+    for key in zip(rows["file"], rows["line"], rows["kind"], rows["config"], rows["status"]):
+        statuses_of.setdefault(key[:4], set()).add(str(key[4]))
     groups: dict[tuple, list[int]] = {}
-    for (file, line, kind, config), statuses in failing.items():
-        groups.setdefault((file, statuses, config), []).append(int(line))
+    for (file, line, kind, config), statuses in statuses_of.items():
+        if statuses != {"pass"}:
+            groups.setdefault((str(file), tuple(sorted(statuses)), str(config)), []).append(int(line))
     merged: dict[tuple, set] = {}
     for (file, statuses, config), lines in groups.items():
         merged.setdefault((file, statuses, tuple(sorted(lines))), set()).add(config)
-    entries = []
     for (file, statuses, lines), configs in sorted(merged.items()):
         probe = old.lookup(file, lines[0], "", sorted(configs)[0])
         entry = {"file": file, "lines": list(lines), "status": list(statuses),

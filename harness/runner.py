@@ -97,6 +97,8 @@ class ScriptRunner:
     trace_sink: Callable[[Command, Invocation], None] | None = None
     instances: dict[str | None, Any] = field(default_factory=dict)
     definitions: dict[str, bytes] = field(default_factory=dict)
+    # registered names whose module the executor declined: importing from them is unsupported too
+    unsupported_names: dict[str, str] = field(default_factory=dict)
 
     def rows(self) -> Iterator[dict]:
         self.session: Session = self.executor.open_session()
@@ -161,6 +163,13 @@ class ScriptRunner:
         try:
             inst = self.session.instantiate(wasm)
             outcome = Outcome("pass", actual="instantiated")
+        except LinkError as e:
+            declined = self._imports_declined(wasm)
+            if declined:
+                inst, outcome = _Unavailable("unsupported", declined), Outcome("unsupported", message=declined)
+            else:
+                reason = f"valid module not instantiated: LinkError: {e.message}"
+                inst, outcome = _Unavailable("wrong_result", reason), Outcome("wrong_result", actual="LinkError", message=reason)
         except Unsupported as e:
             inst, outcome = _Unavailable("unsupported", e.message), Outcome("unsupported", message=e.message)
         except ExecutorOutcome as e:
@@ -193,10 +202,22 @@ class ScriptRunner:
         wasm = self.definitions[cmd.raw["module"]]
         return self._instantiate(wasm, cmd.raw.get("instance"))
 
+    def _imports_declined(self, wasm: bytes) -> str:
+        """The unsupported(...) reason if the module imports from a registered module the executor declined."""
+        from .executors.signatures import import_modules
+
+        for name in sorted(import_modules(wasm) & set(self.unsupported_names)):
+            return self.unsupported_names[name]
+        return ""
+
     def register(self, cmd: Command) -> Outcome:
         inst = self.instances.get(cmd.raw.get("name"))
+        if isinstance(inst, _Unavailable) and inst.status == "unsupported":
+            self.unsupported_names[cmd.raw["as"]] = inst.reason
+        else:
+            self.unsupported_names.pop(cmd.raw["as"], None)
         if isinstance(inst, _Unavailable):
-            return Outcome(inst.status, message=f"registered module unavailable: {inst.reason}")
+            return Outcome(inst.status, message=inst.reason)
         self.session.register(cmd.raw["as"], inst)
         if self.mirror:
             m = self.mirror_instances.get(cmd.raw.get("name"))
@@ -232,6 +253,13 @@ class ScriptRunner:
             self.session.instantiate(self._binary(cmd))
         except Unsupported as e:
             return Outcome("unsupported", message=e.message)
+        except LinkError as e:
+            declined = self._imports_declined(self._binary(cmd))
+            if declined:
+                return Outcome("unsupported", message=declined)
+            if wanted is LinkError and text_matches(text, e.message):
+                return Outcome("pass", actual=e.message[:200])
+            return Outcome("wrong_trap", actual=f"LinkError: {e.message}"[:200], message=f"expected {text!r}")
         except wanted as e:
             if text_matches(text, e.message):
                 return Outcome("pass", actual=e.message[:200])

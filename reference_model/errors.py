@@ -26,7 +26,7 @@ class ExecutorOutcome(Exception):
 
 
 class Trap(ExecutorOutcome):
-    """Execution trapped; ``message`` uses the spec's wording (see reference_model.traps)."""
+    """Execution trapped; ``message`` uses the spec's wording (see reference_model.interpreter.traps)."""
 
 
 class Exhaustion(ExecutorOutcome):

@@ -29,8 +29,8 @@ def spectest(store: Store) -> HostModule:
         "print_f64_f64": host(("f64", "f64"), "print_f64_f64"),
         "global_i32": const("i32", 666),
         "global_i64": const("i64", 666),
-        "global_f32": const("f32", 0x44268000),  # 666.0
-        "global_f64": const("f64", 0x4084D00000000000),  # 666.0
+        "global_f32": const("f32", 0x4426A666),  # 666.6, as in the spec interpreter
+        "global_f64": const("f64", 0x4084D4CCCCCCCCCD),  # 666.6
         "table": Table(TableType("funcref", Limits(10, 20))),
         "memory": Memory(Limits(1, 2), store.max_memory_pages),
     })

@@ -166,3 +166,37 @@ def _signatures(wasm: bytes) -> dict:
                 if kind == 0:
                     exports[name] = idx
     return {name: types[func_types[idx]] for name, idx in exports.items() if types[func_types[idx]] is not None}
+
+
+def import_modules(wasm: bytes) -> set[str]:
+    """The module names a binary imports from ({} if unreadable)."""
+    try:
+        r = _Reader(wasm, 8)
+        while r.pos < r.end:
+            sid = r.byte()
+            size = r.u32()
+            if sid != 2:
+                r.pos += size
+                continue
+            body = _Reader(wasm, r.pos, r.pos + size)
+            names = set()
+            for _ in range(body.u32()):
+                names.add(body.name())
+                body.name()
+                kind = body.byte()
+                if kind in (0, 4):
+                    if kind == 4:
+                        body.byte()
+                    body.u32()
+                elif kind == 1:
+                    body.valtype()
+                    body.limits()
+                elif kind == 2:
+                    body.limits()
+                elif kind == 3:
+                    body.valtype()
+                    body.byte()
+            return names
+    except (ValueError, IndexError, UnicodeDecodeError):
+        pass
+    return set()
