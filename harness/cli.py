@@ -405,3 +405,44 @@ def compile_weights(out):
     config, state = load(path)
     n = sum(t.numel() for t in state.values())
     click.echo(f"wrote {path}: {len(state)} tensors, {n} parameters")
+
+
+@main.command()
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Folder for index.html and its figures.")
+@click.option("--history", "history_path", type=click.Path(dir_okay=False), default=None,
+              help="Run-history parquet to plot (e.g. reports/history.parquet).")
+@click.option("--append-history", is_flag=True, help="Add this run's per-config summary to --history (creating it).")
+@click.option("--tie-threshold", type=float, default=1e-6, show_default=True,
+              help="Attention margins (min_margin) below this are listed as near-ties.")
+def report(results, out, history_path, append_history, tie_threshold):
+    """Write a static HTML report (OUT/index.html) of RESULTS: totals, per-file heat map, interop, divergences, ties."""
+    import time
+
+    from reports.history import HistoryError, append_history as add_to_history, load_history, run_summary
+    from reports.html import ReportInputs, write_report
+
+    if append_history and not history_path:
+        raise _fail("--append-history needs --history PATH")
+    if not tie_threshold > 0:
+        raise _fail("--tie-threshold must be positive")
+    frame = _read_results(results)
+    if frame.empty:
+        raise _fail("the results hold no rows")
+    missing = [c for c in ("executor", "config", "file", "line", "kind", "status") if c not in frame]
+    if missing:
+        raise _fail(f"not wasmconf results: missing column(s) {', '.join(missing)}")
+    started = time.perf_counter()
+    history = None
+    try:
+        if append_history:
+            history = add_to_history(Path(history_path), run_summary(frame))
+        elif history_path:
+            history = load_history(Path(history_path))
+    except HistoryError as e:
+        raise _fail(str(e)) from None
+    index = write_report(frame, Path(out), ReportInputs(sources=[str(r) for r in results], history=history,
+                                                        tie_threshold=tie_threshold))
+    click.echo(f"report: {index} ({len(frame)} rows, {time.perf_counter() - started:.1f} s)")
+    if append_history:
+        click.echo(f"history: {history_path} ({history['run_id'].nunique()} runs)")
