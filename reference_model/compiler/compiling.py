@@ -45,6 +45,6 @@ def weights_to_model_state(w):
 
 def build_model(config: TransformerConfig, state: dict, *, device="cpu", dtype=torch.float64) -> Transformer:
     """A Transformer with these weights on a device and dtype."""
-    model = Transformer(config)
+    model = Transformer(config).to(device=device, dtype=dtype)  # cast first: loading copies into these buffers
     model.load_state_dict(state, strict=True)
-    return model.to(device=device, dtype=dtype).eval()
+    return model.eval()

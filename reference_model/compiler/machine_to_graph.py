@@ -131,7 +131,7 @@ def machine_to_graph(machine: MachineDescription) -> Graph:
     g.units("decode", us)
 
     # -- addresses computed before the memory layer -----------------------
-    g.units("port_x.address", U.relu(X + fp - 2.0**17 * XA, {"ax": 1.0}))  # fp + X, or X when absolute
+    g.units("port_x.address", U.relu(X, {"ax": 1.0}) + U.relu(fp - 2.0**17 * XA, {"ax": 1.0}))  # X + (fp unless absolute)
     for k in range(2):
         g.units(f"write.base_fp{k}", U.passthrough(fp_b[k], {f"fpg{k}": 1.0}, off=WA, big=256.0))
 

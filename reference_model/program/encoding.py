@@ -68,7 +68,7 @@ class Conventions:
 
     if_false_to_end: bool = True  # `if` without else, false: jump to the `end` (it executes)
     else_to_end: bool = True  # then-branch reaching `else`: jump to the `end` (it executes)
-    loop_target_body: bool = True  # br to a loop: its first body instruction (not `loop`)
+    loop_target_body: bool = False  # br to a loop: the `loop` instruction itself (re-entered)
 
 
 def _put16(imm, at, v):

@@ -1,0 +1,157 @@
+"""The reference transformer as an executor: wasm runs inside the compiled model.
+
+Config ``DEVICE-DTYPE-BACKEND`` (cpu-f64-dense, cpu-f32-dense, cuda-f64-dense,
+... ; hull once ``reference_model/attention/hull.py`` exists).  Each invoke
+encodes the module's reachable functions, the current globals and the
+arguments as a prompt, decodes until halt / trap, and turns the tokens back
+into trace records.  Globals persist between invokes through the prompt:
+the values come from the global writes decoded from earlier traces (the
+token history), or the module's initial values if never written.
+"""
+from __future__ import annotations
+
+import torch
+import wasmtime
+
+from reference_model.compiler import vocabulary as vocab
+from reference_model.errors import Exhaustion, ModuleRejected, StepLimit, Trap, Unsupported
+from reference_model.program.binary import decode_module
+from reference_model.program.decoding import decode_trace
+from reference_model.program.encoding import encode_invocation
+from reference_model.trace import trace_hash
+from reference_model.values import Value
+
+from . import ConfigError, parse_config
+from .base import Executor, Invocation, Session
+
+SPECTEST_GLOBALS = {"global_i32": 666}
+DEFAULT_MAX_STEPS = 20000
+
+
+class ModuleInstance:
+    def __init__(self, module, globals_bits: dict):
+        self.module = module
+        self.globals = globals_bits  # global index -> bits (i32 globals only)
+
+
+def _config(config: str) -> dict:
+    try:
+        c = parse_config(config)
+    except ConfigError as e:
+        raise ValueError(str(e)) from None
+    if c["variant"]:
+        raise ValueError(f"unknown config variant {c['variant']!r} in {config!r}")
+    return c
+
+
+def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="cpu", dtype="f64", backend="dense",
+                   max_steps: int = DEFAULT_MAX_STEPS) -> Invocation:
+    """Execute one call on the compiled model; raise Trap / Exhaustion / StepLimit / Unsupported."""
+    from reference_model.weights import compiled_model
+
+    bits = []
+    for a in args:
+        if a.type != "i32":
+            raise Unsupported(a.type)
+        bits.append(a.bits)
+    prompt = encode_invocation(instance.module, func, bits, instance.globals)
+    model = compiled_model(device, dtype)
+    gen = model.generate([prompt.tokens], max_new_tokens=max_steps * vocab.GROUP + 2, stop_tokens=vocab.STOP_TOKENS,
+                         backend=backend)
+    tokens = gen.tokens[0]
+    run = decode_trace(prompt, tokens)
+    margins = gen.margin[0]
+    finite = margins[torch.isfinite(margins)]
+    min_margin = float(finite.min()) if finite.numel() else None
+    provenance = {"selected": gen.selected[0], "margin": margins}
+    if run.outcome == "trap":
+        raise _with(Trap(run.message), run)
+    if run.outcome == "exhaustion":
+        raise _with(Exhaustion(run.message), run)
+    if run.outcome == "incomplete":
+        raise _with(StepLimit(f"step limit {max_steps} reached"), run)
+    instance.globals.update(run.global_writes)
+    return Invocation([Value("i32", r) for r in run.results], steps=len(run.records), tokens=len(tokens),
+                      trace=run.records, trace_hash=trace_hash(run.records), min_margin=min_margin,
+                      provenance=provenance, extra={"slots_executed": run.steps, "prompt_tokens": len(prompt.tokens)})
+
+
+def _with(outcome, run):
+    outcome.trace = run.records
+    outcome.steps = len(run.records)
+    return outcome
+
+
+class TransformerSession(Session):
+    def __init__(self, options: dict):
+        self.options = options
+        self.engine = wasmtime.Engine()
+        self.registered: dict = {}
+
+    def validate(self, wasm: bytes) -> None:
+        try:
+            wasmtime.Module.validate(self.engine, wasm)
+        except Exception as e:  # wasmtime raises WasmtimeError
+            raise ModuleRejected(str(e).splitlines()[0] if str(e) else "invalid module") from None
+
+    def instantiate(self, wasm: bytes):
+        self.validate(wasm)
+        m = decode_module(wasm)
+        if m.start is not None:
+            raise Unsupported("start function")
+        globals_bits = {}
+        for g, (mod, name, t, _mut) in enumerate(m.imported_globals):
+            if mod == "spectest" and name in SPECTEST_GLOBALS:
+                globals_bits[g] = SPECTEST_GLOBALS[name]
+            elif mod in self.registered and name in self.registered[mod].module.exports:
+                src = self.registered[mod]
+                globals_bits[g] = src.globals.get(src.module.exports[name][1], 0)
+            elif t == "i32":
+                raise Unsupported(f"imported global {mod}.{name}")
+        n_imp = len(m.imported_globals)
+        for i, gl in enumerate(m.globals):
+            if gl.type == "i32":
+                v = gl.init if gl.init is not None else globals_bits.get(gl.init_global, 0)
+                globals_bits[n_imp + i] = v & 0xFFFFFFFF
+        return ModuleInstance(m, globals_bits)
+
+    def register(self, name: str, instance) -> None:
+        self.registered[name] = instance
+
+    def invoke(self, instance, field: str, args: list) -> Invocation:
+        kind, idx = instance.module.exports.get(field, (None, None))
+        if kind != 0:
+            raise Unsupported(f"export {field!r} is not a function")
+        return run_invocation(instance, idx, args, **self.options)
+
+    def get(self, instance, field: str) -> Value:
+        kind, idx = instance.module.exports.get(field, (None, None))
+        if kind != 3:
+            raise Unsupported(f"export {field!r} is not a global")
+        n_imp = len(instance.module.imported_globals)
+        t = instance.module.imported_globals[idx][2] if idx < n_imp else instance.module.globals[idx - n_imp].type
+        if t != "i32" or idx not in instance.globals:
+            raise Unsupported(t)
+        return Value("i32", instance.globals[idx])
+
+
+class TransformerExecutor(Executor):
+    name = "transformer"
+    traces = True
+
+    def __init__(self, config: str = "cpu-f64-dense", *, max_steps: int = DEFAULT_MAX_STEPS, **_ignored):
+        c = _config(config)
+        self.config = config
+        self.options = {"device": c["device"], "dtype": c["dtype"], "backend": c["backend"], "max_steps": max_steps}
+
+    def open_session(self) -> Session:
+        return TransformerSession(self.options)
+
+    def versions(self) -> dict:
+        return {"torch": torch.__version__, "machine": "i32-core-1"}
+
+
+def invoke_module(wasm: bytes, export: str, args: list, config: str = "cpu-f64-dense") -> Invocation:
+    """One-shot: instantiate ``wasm`` and invoke ``export`` (for ``wasmconf invoke``)."""
+    session = TransformerExecutor(config).open_session()
+    return session.invoke(session.instantiate(wasm), export, args)

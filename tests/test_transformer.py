@@ -1,0 +1,103 @@
+"""Compiled transformer == reference interpreter, over the shared case table (fast)."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import wasmtime
+
+from harness.executors.reference import ReferenceExecutor
+from harness.executors.transformer import TransformerExecutor
+from reference_model.errors import ExecutorOutcome, Unsupported
+from reference_model.values import i32
+from transformer_cases import CASES, CONTROL
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _outcome(session, wasm, export, args):
+    inst = session.instantiate(wasm)
+    try:
+        inv = session.invoke(inst, export, [i32(a) for a in args])
+        return ("ok", inv.values, inv.trace)
+    except ExecutorOutcome as e:
+        return (type(e).__name__, e.message, getattr(e, "trace", None))
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    return TransformerExecutor("cpu-f64-dense").open_session(), ReferenceExecutor().open_session()
+
+
+@pytest.mark.parametrize("name,wat,export,args", CASES, ids=[c[0] for c in CASES])
+def test_compiled_model_matches_reference(sessions, name, wat, export, args):
+    model, ref = sessions
+    wasm = wasmtime.wat2wasm(wat)
+    got, want = _outcome(model, wasm, export, args), _outcome(ref, wasm, export, args)
+    assert got[:2] == want[:2]
+    assert [r.canonical() for r in got[2] or []] == [r.canonical() for r in want[2] or []]
+
+
+def test_unsupported_is_classified_before_running():
+    s = TransformerExecutor("cpu-f64-dense").open_session()
+    inst = s.instantiate(wasmtime.wat2wasm('(module (func (export "f") (result i64) i64.const 1))'))
+    with pytest.raises(Unsupported, match="i64"):
+        s.invoke(inst, "f", [])
+    inst = s.instantiate(wasmtime.wat2wasm('(module (memory 1) (func (export "f") (result i32) i32.const 0 i32.load))'))
+    with pytest.raises(Unsupported, match="memory"):
+        s.invoke(inst, "f", [])
+
+
+def test_unknown_config_is_a_clear_error():
+    with pytest.raises(ValueError, match="DEVICE-DTYPE-BACKEND"):
+        TransformerExecutor("tpu-f64-dense")
+
+
+def test_transformer_module_imports_nothing_wasm_specific():
+    tree = ast.parse((ROOT / "reference_model/transformer.py").read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert names <= {"__future__", "importlib", "dataclasses", "typing", "torch"}, names
+
+
+def test_plain_forward_agrees_with_cached_decoding():
+    import torch
+
+    from reference_model.compiler import vocabulary as vocab
+    from reference_model.program.binary import decode_module
+    from reference_model.program.encoding import encode_invocation
+    from reference_model.weights import compiled_model
+
+    m = decode_module(wasmtime.wat2wasm(CASES[0][1]))
+    p = encode_invocation(m, m.exports["div_s"][1], [0xFFFFFFF9, 2], {})
+    model = compiled_model()
+    gen = model.generate([p.tokens], max_new_tokens=200, stop_tokens=vocab.STOP_TOKENS)
+    seq = torch.tensor([p.tokens + gen.tokens[0][:-1]])
+    plain = model(seq)[0, len(p.tokens) - 1 :].argmax(-1).tolist()
+    assert plain == gen.tokens[0]
+
+
+def test_weights_round_trip_in_a_fresh_process(tmp_path):
+    from reference_model.weights import compile_to_file
+
+    path = compile_to_file(tmp_path / "w.safetensors")
+    code = f"""
+import wasmtime
+from reference_model.compiler import vocabulary as vocab
+from reference_model.program.binary import decode_module
+from reference_model.program.encoding import encode_invocation
+from reference_model.program.decoding import decode_trace
+from reference_model.trace import trace_hash
+from reference_model.weights import load_model
+m = decode_module(wasmtime.wat2wasm({CONTROL!r}))
+p = encode_invocation(m, m.exports["fac"][1], [4], {{}})
+g = load_model({str(path)!r}).generate([p.tokens], max_new_tokens=2000, stop_tokens=vocab.STOP_TOKENS)
+print(trace_hash(decode_trace(p, g.tokens[0]).records))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    s = ReferenceExecutor().open_session()
+    inv = s.invoke(s.instantiate(wasmtime.wat2wasm(CONTROL)), "fac", [i32(4)])
+    assert out == inv.trace_hash

@@ -1,0 +1,43 @@
+"""The one table of cases: (name, wat module, export, i32 args).  Each runs on the
+compiled transformer and on the reference interpreter; traces must be identical."""
+
+MATH = """(module
+  (func $sq (param i32) (result i32) local.get 0 local.get 0 i32.mul)
+  (func (export "arith") (param i32 i32) (result i32)
+    local.get 0 local.get 1 i32.add local.get 1 i32.sub call $sq local.get 1 i32.xor
+    i32.const 3 i32.rotl local.get 0 i32.shr_s i32.popcnt)
+  (func (export "div_s") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)
+  (func (export "rem_u") (param i32 i32) (result i32) local.get 0 local.get 1 i32.rem_u)
+  (func (export "cmp") (param i32 i32) (result i32)
+    local.get 0 local.get 1 i32.lt_s local.get 0 local.get 1 i32.ge_u i32.add
+    local.get 0 i32.clz i32.add local.get 1 i32.ctz i32.add local.get 0 i32.extend8_s i32.add))"""
+
+CONTROL = """(module
+  (global $g (mut i32) (i32.const 7))
+  (func $fac (export "fac") (param i32) (result i32)
+    local.get 0 i32.eqz if (result i32) i32.const 1 else local.get 0 local.get 0 i32.const 1 i32.sub call $fac i32.mul end)
+  (func (export "loop") (param i32) (result i32) (local i32)
+    block loop local.get 0 i32.eqz br_if 1 local.get 1 local.get 0 i32.add local.set 1
+      local.get 0 i32.const 1 i32.sub local.tee 0 drop br 0 end end local.get 1)
+  (func (export "table") (param i32) (result i32)
+    block block block local.get 0 br_table 0 1 2 end i32.const 1 return end i32.const 2 return end i32.const 3)
+  (func (export "glob") (param i32) (result i32)
+    global.get $g local.get 0 i32.add global.set $g local.get 0 local.get 0 global.get $g select)
+  (func (export "early") (param i32) (result i32) i32.const 5 local.get 0 br_if 0 drop i32.const 6)
+  (func (export "trap") (param i32) (result i32) local.get 0 if unreachable end i32.const 1))"""
+
+CASES = [
+    ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
+    ("div_s negative", MATH, "div_s", [-7, 2]),
+    ("div_s by zero traps", MATH, "div_s", [1, 0]),
+    ("div_s overflow traps", MATH, "div_s", [-(2**31), -1]),
+    ("rem_u", MATH, "rem_u", [0xFFFFFFFF, 10]),
+    ("comparisons and bit counts", MATH, "cmp", [-200, 0x100]),
+    ("recursive factorial", CONTROL, "fac", [5]),
+    ("loop with br_if/tee", CONTROL, "loop", [4]),
+    ("br_table middle", CONTROL, "table", [1]),
+    ("br_table default", CONTROL, "table", [9]),
+    ("globals and select", CONTROL, "glob", [3]),
+    ("br_if to function label", CONTROL, "early", [1]),
+    ("unreachable traps", CONTROL, "trap", [1]),
+]
