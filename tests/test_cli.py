@@ -159,3 +159,17 @@ def test_invoke_bad_input_is_one_line(tmp_path):
         proc = wasmconf("invoke", str(mod), *args, "--executor", "reference")
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_trace_dir_holds_one_trace_per_traced_command(tmp_path):
+    proc = wasmconf("run", "--executor", "reference", "i32_programs", "-q", "--out", str(tmp_path / "r"),
+                    "--trace-dir", str(tmp_path / "t"))
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_parquet(tmp_path / "r" / "results.parquet")
+    invoked = df[(df["kind"] == "assert_return") & (df["export"] != "calls")]  # "calls" is a global get
+    assert (invoked["trace_hash"] != "").all() and (invoked["steps"] > 0).all()
+    files = sorted((tmp_path / "t").glob("*.parquet"))
+    traced = df[(df["trace_hash"] != "")]
+    assert len(files) == len(traced)
+    first = pd.read_parquet(files[0])
+    assert list(first.columns) == ["step", "depth", "func", "pc", "op", "pushed", "height", "writes"]
