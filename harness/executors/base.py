@@ -55,6 +55,10 @@ class Session(ABC):
     def get(self, instance: Any, field: str) -> Value:
         """Read an exported global."""
 
+    def memory(self, instance: Any, field: str) -> bytes:
+        """The bytes of an exported memory; raise NotImplementedError if the executor cannot show them."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose memories")
+
     def close(self) -> None:
         """Release resources; the default does nothing."""
 

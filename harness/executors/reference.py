@@ -80,6 +80,9 @@ class ReferenceSession(Session):
         g = self._export(instance, field, Global)
         return Value(g.type.type, g.value)
 
+    def memory(self, instance, field: str) -> bytes:
+        return bytes(self._export(instance, field, Memory).data)
+
 
 class ReferenceExecutor(Executor):
     """The plain interpreter of reference_model.interpreter; ``max_depth`` bounds the call stack."""

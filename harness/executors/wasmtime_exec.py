@@ -155,6 +155,12 @@ class WasmtimeSession(Session):
         kind = str(g.type(self.store).content)
         return _from_wasmtime(g.value(self.store), kind)
 
+    def memory(self, instance: _Instance, field: str) -> bytes:
+        m = instance.instance.exports(self.store).get(field)
+        if not isinstance(m, wasmtime.Memory):
+            raise LookupError(f"no exported memory {field!r}")
+        return bytes(m.read(self.store, 0, m.data_len(self.store)))
+
 
 def _adapter_wat(params: tuple[str, ...], results: tuple[str, ...]) -> str:
     """An adapter module importing a function of this signature and exporting it as 'w' over integers."""
