@@ -54,7 +54,11 @@ def heatmap(passed: pd.DataFrame, total: pd.DataFrame, path: Path, *, rows_per_p
     cmap = ListedColormap(RATE_COLORS).with_extremes(bad=EMPTY_COLOR)
     norm = BoundaryNorm(RATE_BOUNDS, cmap.N)
     width = n_panels * (1.9 + 0.28 * len(configs))
-    fig, axes = plt.subplots(1, n_panels, figsize=(max(width, 4), 0.125 * per + 1.3), squeeze=False)
+    height = 0.125 * per + 1.3
+    # fixed margins in inches (file names on the left, config names on top): tight_layout is slow with 257 labels
+    fig, axes = plt.subplots(1, n_panels, figsize=(max(width, 4), height), squeeze=False,
+                             gridspec_kw=dict(left=1.45 / max(width, 4), right=0.99, top=1 - 0.95 / height,
+                                              bottom=0.35 / height, wspace=1.55 / (0.28 * max(len(configs), 1))))
     for k, ax in enumerate(axes[0]):
         chunk = slice(k * per, (k + 1) * per)
         block = np.ma.masked_invalid(rate[chunk])
@@ -65,34 +69,47 @@ def heatmap(passed: pd.DataFrame, total: pd.DataFrame, path: Path, *, rows_per_p
         ax.tick_params(length=0, pad=1)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.set_xticks(np.arange(-0.5, len(configs)), minor=True)
-        ax.set_yticks(np.arange(-0.5, block.shape[0]), minor=True)
-        ax.grid(which="minor", color="white", linewidth=0.4)
-        ax.tick_params(which="minor", length=0)
+        # cell borders as two line collections (minor ticks cost a Tick object per line)
+        n_rows = block.shape[0]
+        ax.hlines(np.arange(-0.5, n_rows), -0.5, len(configs) - 0.5, color="white", linewidth=0.4)
+        ax.vlines(np.arange(-0.5, len(configs)), -0.5, n_rows - 0.5, color="white", linewidth=0.4)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in RATE_COLORS[::-1]] + [
         plt.Rectangle((0, 0), 1, 1, color=EMPTY_COLOR)]
     fig.legend(handles, RATE_LABELS[::-1] + ["not run"], loc="lower center", ncol=len(handles), fontsize=7,
                frameon=False, bbox_to_anchor=(0.5, -0.01))
-    fig.tight_layout(rect=(0, 0.03, 1, 1), w_pad=0.6)
     return _save(fig, path)
 
 
 def margin_histogram(margins: pd.DataFrame, path: Path, *, threshold: float) -> Path:
-    """Histogram of log10(min attention margin) per dtype, the tie threshold marked."""
+    """Histogram of log10(min attention margin) per dtype, the tie threshold marked, exact ties in a bar of their own."""
     fig, ax = plt.subplots(figsize=(6.2, 3.0))
     values = margins["log10_margin"].to_numpy()
-    lo, hi = math.floor(min(values.min(), math.log10(threshold))), math.ceil(values.max())
-    bins = np.linspace(lo, max(hi, lo + 1), 61)
+    finite = values[np.isfinite(values)]
+    t = math.log10(threshold)
+    lo = math.floor(min(finite.min(initial=t), t)) - 1
+    hi = max(math.ceil(finite.max(initial=t)), lo + 2)
+    width = (hi - lo) / 60
+    bins = np.linspace(lo, hi, 61)
+    tie_x = lo - 2 * width  # exact ties (margin 0) have no logarithm: a bar left of the axis's range
     for dtype, part in margins.groupby("dtype", sort=True):
-        ax.hist(part["log10_margin"], bins=bins, histtype="stepfilled", alpha=0.45, label=f"{dtype} (n={len(part)})")
-        ax.hist(part["log10_margin"], bins=bins, histtype="step", color=ax.patches[-1].get_facecolor()[:3])
-    ax.axvline(math.log10(threshold), color="#a50026", linestyle="--", linewidth=1)
-    ax.text(math.log10(threshold), ax.get_ylim()[1] * 0.95, f" tie threshold {threshold:g}", color="#a50026",
-            fontsize=7, va="top")
+        v = part["log10_margin"].to_numpy()
+        ties = int(np.isneginf(v).sum())
+        patches = ax.hist(v[np.isfinite(v)], bins=bins, histtype="stepfilled", alpha=0.45,
+                          label=f"{dtype} (n={len(part)}" + (f", {ties} exact ties)" if ties else ")"))[2]
+        color = patches[0].get_facecolor()[:3] if len(patches) else None
+        if ties:
+            ax.bar(tie_x, ties, width=width * 1.5, color=color, alpha=0.8)
+    ax.axvline(t, color="#a50026", linestyle="--", linewidth=1)
+    ax.text(t, 1.0, f" tie threshold {threshold:g}", color="#a50026", fontsize=7, va="top",
+            transform=ax.get_xaxis_transform())
+    if np.isneginf(values).any():
+        ticks = [x for x in ax.get_xticks() if lo + 3 * width < x <= hi]
+        ax.set_xticks([tie_x] + ticks, ["=0"] + [f"{x:g}" for x in ticks])
     ax.set_yscale("log")
+    ax.set_ylim(top=ax.get_ylim()[1] * 30)  # headroom for the legend
     ax.set_xlabel("log10(minimum attention margin per command)")
     ax.set_ylabel("commands")
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper right")
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -125,7 +142,7 @@ def history_plot(history: pd.DataFrame, order: list[str], path: Path) -> Path:
     lo = float(h["rate"].min())
     ax.set_ylim(max(0.0, lo - max(0.5, (100 - lo) * 0.2)), 100.0 + max(0.1, (100 - lo) * 0.05))
     ax.set_ylabel("pass rate (%)")
-    ax.legend(fontsize=8, frameon=False, ncol=2)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     return _save(fig, path)

@@ -181,15 +181,14 @@ def tie_breaks(df: pd.DataFrame, threshold: float = TIE_THRESHOLD) -> pd.DataFra
 
 
 def margins(df: pd.DataFrame) -> pd.DataFrame:
-    """label, dtype and log10(min_margin) of rows with a finite positive margin and a dtype."""
+    """label, dtype, min_margin and its log10 (-inf for exact ties) of rows with a finite margin and a dtype."""
     df = with_labels(df)
     margin = df["min_margin"].astype(float)
     dtype = df["dtype"].fillna("").astype(str)
     keep = np.isfinite(margin) & (dtype != "")
     out = pd.DataFrame({"label": df["label"][keep], "dtype": dtype[keep], "min_margin": margin[keep]})
-    # a zero margin is an exact tie: put it at the bottom of the scale rather than at -inf
-    tiny = np.finfo(np.float64).tiny
-    out["log10_margin"] = np.log10(out["min_margin"].clip(lower=tiny))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["log10_margin"] = np.log10(out["min_margin"])  # -inf for an exact tie (margin 0)
     return out.reset_index(drop=True)
 
 
