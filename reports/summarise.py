@@ -144,7 +144,11 @@ def divergences(df: pd.DataFrame) -> pd.DataFrame:
     rows = _locations(rows).sort_values(["file", "line", "label", "repeat"])
     cols = ["where", "url", "file", "line", "kind", "export", "label", "repeat", "status",
             "div_step", "div_field", "div_expected", "div_actual", "expected", "actual", "message"]
-    cols += [c for c in ("unexpected", "expected_status", "reason") if c in rows]
+    # results read before expectations were applied have no verdict: none is unexpected
+    for col, default in (("unexpected", False), ("expected_status", ""), ("reason", "")):
+        if col not in rows:
+            rows[col] = default
+    cols += ["unexpected", "expected_status", "reason"]
     return rows[cols].reset_index(drop=True)
 
 

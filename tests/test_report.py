@@ -170,6 +170,13 @@ def test_page_for_an_oracle_run_without_configs(frame, tmp_path):
     assert "wasmtime" in page and "margins.png" not in page and "horizon.png" not in page
 
 
+def test_page_for_results_without_expectations_and_a_new_status(frame, tmp_path):
+    raw = frame.drop(columns=["expected_status", "reason", "unexpected"])
+    raw.loc[raw.index[0], "status"] = "flaky"
+    page = write_report(raw, tmp_path / "r").read_text()
+    assert "flaky" in page and sm.totals(raw)["unexpected"].sum() == 0
+
+
 def test_history_append_replaces_a_rerun_and_grows(frame, tmp_path):
     path = tmp_path / "h" / "history.parquet"
     first = append_history(path, run_summary(frame))
