@@ -105,7 +105,9 @@ def test_a_crashed_worker_costs_rows_not_the_run(tmp_path):
     assert (traps.loc[:21, "status"] == "pass").all()
     # the scripts after the crash ran in a fresh worker
     assert (df[df["file"] != "traps.wast"]["status"] == "pass").all()
-    assert df["file"].nunique() == 4
+    from harness.cli import discover
+
+    assert df["file"].nunique() == len(discover((), None))
 
 
 def test_interrupted_run_keeps_finished_scripts(tmp_path):
