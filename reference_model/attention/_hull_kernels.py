@@ -1,0 +1,637 @@
+"""Numba kernels behind ``HullCache`` (see hull.py for the design and the proofs).
+
+State of one cache, all flat arrays so that one call serves every
+(batch row, head) pair ``r`` of a layer (R = B * H of them):
+
+  keys   (R, cap, 2)  dtype   key of each position
+  vals   (R, cap, Dv) dtype   value of each position
+  gxy    (R, cap, 2)  dtype   location of each group (distinct key)
+  ist    (R, cap, 8)  int32   per position j: [PGRP] group, [PNEXT] next position
+                              of the same group; per group g: [GCNT] positions,
+                              [GFIRST], [GLAST], [GLAYER] 0..K-1 or K (= rest),
+                              [GFLAGS] bit 0 upper chain, bit 1 lower chain,
+                              [GSTAMP] last query that put g into its candidates
+  box    (R, 2)       float64 max |x|, max |y| over all keys
+  meta   int64        [M_USED] arena slots used, [M_T] positions, [M_STAMP]
+                      query counter, [M_K] layers; then per r a block of
+                      RB = 4 + 6K: [0] groups, [1] groups in the rest, then per
+                      (layer, chain) (offset, length, capacity) in the arena
+  aid    int32        arena of chain slots: group ids
+  axy    dtype        arena of chain slots: x, y (2 per slot)
+
+Predicates (orientation, sign of q . (b - a)) are exact (error-bounded
+filter, then an exact expansion sum) for inputs whose magnitudes lie in
+[2**-300, 2**300] or are 0; float32 inputs are always in range.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+U = 2.0**-53  # float64 unit roundoff
+SPLITTER = 134217729.0  # 2**27 + 1
+
+PGRP, PNEXT, GCNT, GFIRST, GLAST, GLAYER, GFLAGS, GSTAMP = range(8)
+M_USED, M_T, M_STAMP, M_K = 0, 1, 2, 3
+META_HEAD = 8
+MAX_ROUNDS = 16
+
+
+def rb_size(k: int) -> int:
+    return 4 + 6 * k
+
+
+# -- exact arithmetic -------------------------------------------------------
+@njit(cache=True, inline="always")
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(cache=True, inline="always")
+def _two_prod(a, b):
+    p = a * b
+    c = SPLITTER * a
+    ah = c - (c - a)
+    al = a - ah
+    c = SPLITTER * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@njit(cache=True)
+def _expansion_sign(t, n):
+    """Sign of the exact sum of t[0..n) (Shewchuk's grow-expansion with zero elimination)."""
+    h = np.empty(n)
+    m = 0
+    for i in range(n):
+        q = t[i]
+        k = 0
+        for j in range(m):
+            q, e = _two_sum(q, h[j])
+            if e != 0.0:
+                h[k] = e
+                k += 1
+        if q != 0.0:
+            h[k] = q
+            k += 1
+        m = k
+    if m == 0:
+        return 0
+    return 1 if h[m - 1] > 0.0 else -1
+
+
+@njit(cache=True)
+def _orient_exact(ax, ay, bx, by, cx, cy):
+    t = np.empty(12)
+    t[0], t[1] = _two_prod(ax, by)
+    t[2], t[3] = _two_prod(-ax, cy)
+    t[4], t[5] = _two_prod(-cx, by)
+    t[6], t[7] = _two_prod(-ay, bx)
+    t[8], t[9] = _two_prod(ay, cx)
+    t[10], t[11] = _two_prod(cy, bx)
+    return _expansion_sign(t, 12)
+
+
+@njit(cache=True)
+def _orient(ax, ay, bx, by, cx, cy):
+    """Sign of the orientation of (a, b, c): +1 counter-clockwise, -1 clockwise, 0 collinear (exact)."""
+    left = (ax - cx) * (by - cy)
+    right = (ay - cy) * (bx - cx)
+    det = left - right
+    bound = 3.3306690738754716e-16 * (abs(left) + abs(right))
+    if det > bound:
+        return 1
+    if -det > bound:
+        return -1
+    return _orient_exact(float(ax), float(ay), float(bx), float(by), float(cx), float(cy))
+
+
+@njit(cache=True, inline="always")
+def _escore(q0, q1, x, y):
+    """q0*x + q1*y in float64 to within err (estimate, err); exact products."""
+    h0, l0 = _two_prod(q0, x)
+    h1, l1 = _two_prod(q1, y)
+    s, t = _two_sum(h0, h1)
+    e = s + (t + (l0 + l1))
+    return e, 1.01 * (U * abs(e) + 4.0 * U * U * (abs(h0) + abs(h1)))
+
+
+@njit(cache=True)
+def _rise_exact(q0, q1, x0, y0, x1, y1):
+    t = np.empty(8)
+    t[0], t[1] = _two_prod(q0, x1)
+    t[2], t[3] = _two_prod(q1, y1)
+    t[4], t[5] = _two_prod(-q0, x0)
+    t[6], t[7] = _two_prod(-q1, y0)
+    return _expansion_sign(t, 8)
+
+
+@njit(cache=True, inline="always")
+def _rise(q0, q1, x0, y0, x1, y1):
+    """Sign of q . (p1 - p0), exact."""
+    e0, r0 = _escore(q0, q1, x0, y0)
+    e1, r1 = _escore(q0, q1, x1, y1)
+    d = e1 - e0
+    if abs(d) > 1.01 * (r0 + r1) + 2.0 * U * abs(d):
+        return 1 if d > 0 else -1
+    return _rise_exact(q0, q1, x0, y0, x1, y1)
+
+
+# -- arena ------------------------------------------------------------------
+@njit(cache=True)
+def _grow_i32(a, need):
+    if need <= a.shape[0]:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _reserve(meta, aid, axy, c, need):
+    """Make chain slot block c (index into meta) hold `need` slots; may move it / grow the arena."""
+    cap = meta[c + 2]
+    if need <= cap:
+        return aid, axy
+    newcap = max(8, 2 * cap, need)
+    off = meta[M_USED]
+    if off + newcap > aid.shape[0]:
+        size = max(2 * aid.shape[0], off + newcap)
+        a2 = np.empty(size, aid.dtype)
+        a2[:off] = aid[:off]
+        x2 = np.empty(2 * size, axy.dtype)
+        x2[: 2 * off] = axy[: 2 * off]
+        aid, axy = a2, x2
+    old, n = meta[c], meta[c + 1]
+    for i in range(n):
+        aid[off + i] = aid[old + i]
+        axy[2 * (off + i)] = axy[2 * (old + i)]
+        axy[2 * (off + i) + 1] = axy[2 * (old + i) + 1]
+    meta[c] = off
+    meta[c + 2] = newcap
+    meta[M_USED] = off + newcap
+    return aid, axy
+
+
+@njit(cache=True, inline="always")
+def _lower_bound(axy, off, n, px):
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if axy[2 * (off + mid)] < px:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+# -- insertion-only hull chains -----------------------------------------------
+@njit(cache=True)
+def _chain_insert(aid, axy, off, n, side, g, px, py, k, ev, ne):
+    """Insert group g at (px, py) into a chain (side +1 upper, -1 lower); k = lower bound of px.
+
+    Returns (new length, inserted?, evicted count); evicted group ids go to ev[ne:].
+    Capacity for n + 1 slots must be reserved.  Collinear points are dropped (strict hull).
+    """
+    if k < n and axy[2 * (off + k)] == px:
+        if side * (py - axy[2 * (off + k) + 1]) <= 0:
+            return n, False, ne
+        left, right = k - 1, k + 1
+        ev[ne] = aid[off + k]
+        ne += 1
+    else:
+        left, right = k - 1, k
+        if left >= 0 and right < n:
+            o = _orient(axy[2 * (off + left)], axy[2 * (off + left) + 1], px, py, axy[2 * (off + right)], axy[2 * (off + right) + 1])
+            if side * o >= 0:
+                return n, False, ne
+    while left >= 1:
+        a, b = off + left - 1, off + left
+        if side * _orient(axy[2 * a], axy[2 * a + 1], axy[2 * b], axy[2 * b + 1], px, py) >= 0:
+            ev[ne] = aid[b]
+            ne += 1
+            left -= 1
+        else:
+            break
+    while right <= n - 2:
+        a, b = off + right, off + right + 1
+        if side * _orient(px, py, axy[2 * a], axy[2 * a + 1], axy[2 * b], axy[2 * b + 1]) >= 0:
+            ev[ne] = aid[a]
+            ne += 1
+            right += 1
+        else:
+            break
+    shift = left + 2 - right
+    if shift > 0:
+        for i in range(n - 1, right - 1, -1):
+            aid[off + i + shift] = aid[off + i]
+            axy[2 * (off + i + shift)] = axy[2 * (off + i)]
+            axy[2 * (off + i + shift) + 1] = axy[2 * (off + i) + 1]
+    elif shift < 0:
+        for i in range(right, n):
+            aid[off + i + shift] = aid[off + i]
+            axy[2 * (off + i + shift)] = axy[2 * (off + i)]
+            axy[2 * (off + i + shift) + 1] = axy[2 * (off + i) + 1]
+    aid[off + left + 1] = g
+    axy[2 * (off + left + 1)] = px
+    axy[2 * (off + left + 1) + 1] = py
+    return n + shift, True, ne
+
+
+@njit(cache=True)
+def _layer_insert(meta, aid, axy, base, layer, g, px, py, ev):
+    """Insert group g into a layer's two chains. Returns (aid, axy, flags, evicted list, count)."""
+    ne = 0
+    flags = 0
+    for ch in range(2):
+        c = base + 4 + (2 * layer + ch) * 3
+        aid, axy = _reserve(meta, aid, axy, c, meta[c + 1] + 1)
+        off, n = meta[c], meta[c + 1]
+        ev = _grow_i32(ev, ne + n + 2)
+        k = _lower_bound(axy, off, n, px)
+        n2, ins, ne2 = _chain_insert(aid, axy, off, n, 1 if ch == 0 else -1, g, px, py, k, ev, ne)
+        meta[c + 1] = n2
+        if ins:
+            flags |= 1 << ch
+        # mark evictions per chain: encode the chain in the sign of the stored id
+        for i in range(ne, ne2):
+            ev[i] = ev[i] if ch == 0 else -ev[i] - 1
+        ne = ne2
+    return aid, axy, flags, ev, ne
+
+
+@njit(cache=True)
+def _find_dup(meta, axy, base, layer, px, py):
+    """Slot index k and chain of a vertex at exactly (px, py) in this layer, or (-1, -1)."""
+    for ch in range(2):
+        c = base + 4 + (2 * layer + ch) * 3
+        off, n = meta[c], meta[c + 1]
+        k = _lower_bound(axy, off, n, px)
+        if k < n and axy[2 * (off + k)] == px and axy[2 * (off + k) + 1] == py:
+            return k, ch
+    return -1, -1
+
+
+@njit(cache=True)
+def _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ev, pend, nxt):
+    """Add position j of row r (key and value already stored) to the groups and the layers."""
+    px, py = keys[r, j, 0], keys[r, j, 1]
+    if abs(px) > box[r, 0]:
+        box[r, 0] = abs(float(px))
+    if abs(py) > box[r, 1]:
+        box[r, 1] = abs(float(py))
+    ist[r, j, PNEXT] = -1
+    g = meta[base]  # tentative new group
+    layer = 0
+    ne = 0
+    flags = 0
+    while layer < K:
+        k, ch = _find_dup(meta, axy, base, layer, px, py)
+        if k >= 0:
+            c = base + 4 + (2 * layer + ch) * 3
+            h = aid[meta[c] + k]
+            ist[r, j, PGRP] = h
+            ist[r, ist[r, h, GLAST], PNEXT] = j
+            ist[r, h, GLAST] = j
+            ist[r, h, GCNT] += 1
+            return aid, axy, ev, pend, nxt
+        aid, axy, flags, ev, ne = _layer_insert(meta, aid, axy, base, layer, g, px, py, ev)
+        if flags != 0:
+            break
+        layer += 1
+    # a new group
+    meta[base] = g + 1
+    gxy[r, g, 0] = px
+    gxy[r, g, 1] = py
+    ist[r, g, GCNT] = 1
+    ist[r, g, GFIRST] = j
+    ist[r, g, GLAST] = j
+    ist[r, g, GLAYER] = layer
+    ist[r, g, GSTAMP] = 0
+    ist[r, j, PGRP] = g
+    if layer == K:
+        ist[r, g, GFLAGS] = 0
+        meta[base + 1] += 1
+        return aid, axy, ev, pend, nxt
+    ist[r, g, GFLAGS] = flags
+    # cascade the groups this insertion evicted down the layers
+    npend = 0
+    pend = _grow_i32(pend, ne)
+    for i in range(ne):
+        e = ev[i]
+        h = e if e >= 0 else -e - 1
+        ist[r, h, GFLAGS] &= ~(1 if e >= 0 else 2)
+        if ist[r, h, GFLAGS] == 0:
+            pend[npend] = h
+            npend += 1
+    layer += 1
+    while npend > 0:
+        nn = 0
+        for i in range(npend):
+            h = pend[i]
+            if layer == K:
+                ist[r, h, GLAYER] = K
+                meta[base + 1] += 1
+                continue
+            aid, axy, flags, ev, ne = _layer_insert(meta, aid, axy, base, layer, h, gxy[r, h, 0], gxy[r, h, 1], ev)
+            ist[r, h, GLAYER] = layer
+            ist[r, h, GFLAGS] = flags
+            nxt = _grow_i32(nxt, nn + ne + 1)
+            if flags == 0:
+                nxt[nn] = h
+                nn += 1
+            for q in range(ne):
+                e = ev[q]
+                x = e if e >= 0 else -e - 1
+                ist[r, x, GFLAGS] &= ~(1 if e >= 0 else 2)
+                if ist[r, x, GFLAGS] == 0:
+                    nxt[nn] = x
+                    nn += 1
+        pend, nxt = nxt, pend
+        npend = nn
+        layer += 1
+    return aid, axy, ev, pend, nxt
+
+
+# -- look-up ----------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _cyc(meta, aid, axy, c0, i):
+    """Group id and location of vertex i of a layer in counter-clockwise order (lower chain, then upper reversed)."""
+    nl = meta[c0 + 3 + 1]
+    if i < nl:
+        s = meta[c0 + 3] + i
+    else:
+        s = meta[c0] + meta[c0 + 1] - 1 - (i - nl)
+    return aid[s], axy[2 * s], axy[2 * s + 1]
+
+
+@njit(cache=True)
+def _layer_max(meta, aid, axy, c0, q0, q1):
+    """Counter-clockwise index of a vertex of the layer maximising q . p (exact), or -1 if empty."""
+    nu, nl = meta[c0 + 1], meta[c0 + 3 + 1]
+    if nu + nl == 0:
+        return -1
+    up = q1 >= 0.0
+    c = c0 if up else c0 + 3
+    off, n = meta[c], meta[c + 1]
+    lo, hi = 0, n - 1  # first k whose edge (k, k+1) does not rise
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        a, b = off + mid, off + mid + 1
+        if _rise(q0, q1, float(axy[2 * a]), float(axy[2 * a + 1]), float(axy[2 * b]), float(axy[2 * b + 1])) > 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return nl + (nu - 1 - lo) if up else lo
+
+
+@njit(cache=True)
+def _sparse_tree_sum(pos, m, T, vals, r, acc, z):
+    """Sum of vals[r, pos[:m]] by the fixed pairwise tree of tied_mean (pos sorted); result in acc[0]."""
+    dv = vals.shape[2]
+    idx = pos[:m].copy()
+    for i in range(m):
+        for d in range(dv):
+            acc[i, d] = vals[r, pos[i], d]
+    levels = 0
+    while (1 << levels) < T:
+        levels += 1
+    for _ in range(levels):
+        i = 0
+        w = 0
+        while i < m:
+            if i + 1 < m and (idx[i] >> 1) == (idx[i + 1] >> 1):
+                for d in range(dv):
+                    acc[w, d] = acc[i, d] + acc[i + 1, d]
+                i += 2
+            else:
+                for d in range(dv):
+                    acc[w, d] = acc[i, d] + z
+                i += 1
+            idx[w] = idx[i - 1] >> 1
+            w += 1
+        m = w
+
+
+@njit(cache=True)
+def _finish(r, M, R, ntie, sel, pos, m, T, vals, out_f, out_i, z):
+    """Write out (mean over the m maximising positions pos[:m], sorted), margin, selected, ties."""
+    dv = vals.shape[2]
+    if m == 1:
+        j = pos[0]
+        for d in range(dv):
+            out_f[r, d] = (vals[r, j, d] + z) if T > 1 else vals[r, j, d]
+    else:
+        acc = np.empty((m, dv), vals.dtype)
+        _sparse_tree_sum(pos, m, T, vals, r, acc, z)
+        cbuf = np.empty(1, vals.dtype)
+        cbuf[0] = m
+        cnt = cbuf[0]
+        for d in range(dv):
+            out_f[r, d] = acc[0, d] / cnt
+    out_f[r, dv] = M - R
+    out_i[r, 0] = sel
+    out_i[r, 1] = ntie
+
+
+@njit(cache=True)
+def _scan_row(r, q0, q1, keys, vals, T, out_f, out_i, z, ninf, pos):
+    """The dense answer for row r (used when the hull cannot certify the runner-up)."""
+    M = ninf
+    for j in range(T):
+        s = q0 * keys[r, j, 0] + q1 * keys[r, j, 1]
+        if s > M:
+            M = s
+    R = ninf
+    m = 0
+    for j in range(T):
+        s = q0 * keys[r, j, 0] + q1 * keys[r, j, 1]
+        if s == M:
+            pos[m] = j
+            m += 1
+        elif s > R:
+            R = s
+    _finish(r, M, R, m, pos[m - 1], pos, m, T, vals, out_f, out_i, z)
+
+
+@njit(cache=True)
+def _walk_layer(meta, aid, axy, c0, v, n, rho, q0, q1, dq0, dq1, stamp, ist, r, gxy, cand, cs, nc):
+    """Put every vertex of the layer with q.p >= rho into the candidates (the arc around v).
+
+    Returns (candidate count, candidate arrays, frontier): frontier bounds q.p from above
+    for the layer's vertices left out (-inf if none).
+    """
+    front = -np.inf
+    for direction in (-1, 1):
+        i = v if direction == -1 else (v + 1) % n
+        steps = 0
+        while steps < n:
+            g, x, y = _cyc(meta, aid, axy, c0, i)
+            if ist[r, g, GSTAMP] != stamp:
+                e, err = _escore(dq0, dq1, float(x), float(y))
+                if e + err < rho:
+                    front = max(front, e + err)
+                    break
+                ist[r, g, GSTAMP] = stamp
+                if nc >= cand.shape[0]:
+                    cand = _grow_i32(cand, nc + 1)
+                    cs2 = np.empty(2 * cs.shape[0], cs.dtype)
+                    cs2[: cs.shape[0]] = cs
+                    cs = cs2
+                cand[nc] = g
+                cs[nc] = q0 * gxy[r, g, 0] + q1 * gxy[r, g, 1]
+                nc += 1
+            i = (i + direction) % n
+            steps += 1
+    return nc, cand, cs, front
+
+
+@njit(cache=True)
+def _down(x):
+    return x - 4.0 * U * abs(x) - 1e-300
+
+
+@njit(cache=True)
+def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, cand, cs, pos, vmax, out_f, out_i, z, ninf, eps, eta):
+    T = meta[M_T]
+    dq0, dq1 = float(q0), float(q1)
+    A = abs(dq0) * box[r, 0] + abs(dq1) * box[r, 1]
+    B = 2.02 * eps * A + eta  # |float score - exact score| <= B for every cached key
+    errA = 1.02 * 4.0 * U * U * A + 1e-300
+    meta[M_STAMP] += 1
+    stamp = meta[M_STAMP]
+    for i in range(K):
+        vmax[i] = -2  # not searched yet
+    c0 = base + 4
+    v = _layer_max(meta, aid, axy, c0, dq0, dq1)
+    g, x, y = _cyc(meta, aid, axy, c0, v)
+    e, err = _escore(dq0, dq1, float(x), float(y))
+    vmax[0] = v
+    rho = _down(e - err - 2.0 * B)
+    nc = 0
+    for _ in range(MAX_ROUNDS):
+        # report: every point with q.p >= rho is a candidate, or fall back
+        front = -np.inf
+        fallback = False
+        for layer in range(K):
+            cl = base + 4 + 6 * layer
+            n = meta[cl + 1] + meta[cl + 3 + 1]
+            if n == 0:
+                break
+            if vmax[layer] == -2:
+                vmax[layer] = _layer_max(meta, aid, axy, cl, dq0, dq1)
+            g, x, y = _cyc(meta, aid, axy, cl, vmax[layer])
+            e, err = _escore(dq0, dq1, float(x), float(y))
+            if e + err < rho:
+                front = max(front, e + err)  # bounds this layer and every deeper point
+                break
+            nc, cand, cs, f = _walk_layer(meta, aid, axy, cl, vmax[layer], n, rho, q0, q1, dq0, dq1, stamp, ist, r, gxy, cand, cs, nc)
+            front = max(front, f)
+            if layer == K - 1 and meta[base + 1] > 0:
+                fallback = True  # the rest (inside this layer) may hold candidates
+        if fallback:
+            break
+        M = cs[0]
+        for i in range(1, nc):
+            if cs[i] > M:
+                M = cs[i]
+        R = ninf
+        for i in range(nc):
+            if cs[i] < M and cs[i] > R:
+                R = cs[i]
+        if R > -np.inf:
+            rho2 = _down(float(R) - B)
+            if rho2 >= rho:
+                return _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z), cand, cs
+            rho = rho2
+        else:
+            if front == -np.inf:
+                return _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z), cand, cs
+            # the frontier point f has q.f >= front - 2 err_f; if it does not tie, R >= front - 2 err_f - B
+            errf = 1.02 * U * abs(front) + errA
+            rho = min(rho, _down(front - 2.0 * errf - 2.0 * B))
+    _scan_row(r, q0, q1, keys, vals, T, out_f, out_i, z, ninf, pos)
+    return True, cand, cs
+
+
+@njit(cache=True)
+def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
+    nw = 0
+    ntie = 0
+    sel = -1
+    last = -1
+    for i in range(nc):
+        if cs[i] == M:
+            g = cand[i]
+            nw += 1
+            last = g
+            ntie += ist[r, g, GCNT]
+            if ist[r, g, GLAST] > sel:
+                sel = ist[r, g, GLAST]
+    if ntie == 1:
+        pos[0] = sel
+    else:
+        m = 0
+        for i in range(nc):
+            if cs[i] == M:
+                j = ist[r, cand[i], GFIRST]
+                while j >= 0:
+                    pos[m] = j
+                    m += 1
+                    j = ist[r, j, PNEXT]
+        if nw > 1:
+            pos[:m].sort()
+    _finish(r, M, R, ntie, sel, pos, ntie, T, vals, out_f, out_i, z)
+    return False
+
+
+@njit(cache=True)
+def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, out_f, out_i, eps, eta):
+    """Append new_keys/new_vals (P, R, ...) then, if queries has rows, look up queries (R, 2).
+
+    Returns (aid, axy, fallbacks): the arena (possibly reallocated) and how many rows
+    needed the linear scan.  Capacity for the new positions must be reserved by the caller.
+    """
+    R = keys.shape[0]
+    K = meta[M_K]
+    rb = 4 + 6 * K
+    ev = np.empty(16, np.int32)
+    pend = np.empty(16, np.int32)
+    nxt = np.empty(16, np.int32)
+    for p in range(new_keys.shape[0]):
+        j = meta[M_T]
+        for r in range(R):
+            keys[r, j, 0] = new_keys[p, r, 0]
+            keys[r, j, 1] = new_keys[p, r, 1]
+            for d in range(vals.shape[2]):
+                vals[r, j, d] = new_vals[p, r, d]
+            aid, axy, ev, pend, nxt = _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, META_HEAD + r * rb, K, ev, pend, nxt)
+        meta[M_T] = j + 1
+    fallbacks = 0
+    if queries.shape[0] == 0:
+        return aid, axy, fallbacks
+    z = np.zeros(1, keys.dtype)[0]
+    ninf = np.full(1, -np.inf, keys.dtype)[0]
+    cand = np.empty(64, np.int32)
+    cs = np.empty(64, keys.dtype)
+    pos = np.empty(max(meta[M_T], 1), np.int64)
+    vmax = np.empty(K, np.int64)
+    for r in range(R):
+        fb, cand, cs = _query_row(r, queries[r, 0], queries[r, 1], keys, vals, gxy, ist, box, meta, aid, axy,
+                                  META_HEAD + r * rb, K, cand, cs, pos, vmax, out_f, out_i, z, ninf, eps, eta)
+        if fb:
+            fallbacks += 1
+    return aid, axy, fallbacks
+
+
+@njit(cache=True)
+def scan(keys, vals, T, queries, out_f, out_i):
+    """The dense answer for every row, by a linear scan (reference for tests and benchmarks)."""
+    z = np.zeros(1, keys.dtype)[0]
+    ninf = np.full(1, -np.inf, keys.dtype)[0]
+    pos = np.empty(max(T, 1), np.int64)
+    for r in range(keys.shape[0]):
+        _scan_row(r, queries[r, 0], queries[r, 1], keys, vals, T, out_f, out_i, z, ninf, pos)
