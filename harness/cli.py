@@ -452,3 +452,158 @@ def report(results, out, history_path, append_history, tie_threshold):
     click.echo(f"report: {index} ({len(frame)} rows, {time.perf_counter() - started:.1f} s)")
     if append_history:
         click.echo(f"history: {history_path} ({history['run_id'].nunique()} runs)")
+
+
+@main.command()
+@click.option("--seconds", type=float, default=60.0, show_default=True, help="How long to generate cases (shrinking a finding may add up to --shrink-seconds).")
+@click.option("--executor", "executors", multiple=True, help="Executors under test, repeat or comma-separate: reference, transformer (default: reference). wasmtime is always the oracle.")
+@click.option("--configs", "--config", "configs", multiple=True, help="Transformer configs, repeat or comma-separate (default: cpu-f64-dense).")
+@click.option("--generator", type=click.Choice(["smith", "i32", "loops"]), default="smith", show_default=True, help="wasm-smith modules, i32-only structured programs, or long-running loops.")
+@click.option("--seed", type=int, default=None, help="Seed hypothesis (default: random).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None, help="Results folder (default: results/<timestamp>-fuzz-<generator>).")
+@click.option("--regressions", "regressions_dir", type=click.Path(file_okay=False), default=str(REGRESSIONS), show_default=True, help="Where shrunk failures are saved as .wast scripts.")
+@click.option("--no-save", is_flag=True, help="Do not save regression scripts.")
+@click.option("--max-findings", type=int, default=None, help="Stop after this many distinct failures.")
+@click.option("--max-steps", type=int, default=None, help="Transformer step limit per call (default: the executor's; 400000 for --generator loops).")
+@click.option("--shrink-attempts", type=int, default=200, show_default=True, help="wasm-tools shrink attempts per finding.")
+@click.option("--shrink-seconds", type=float, default=120.0, show_default=True, help="Time hypothesis may spend shrinking one finding.")
+@click.option("--expectations", "expectations_dir", type=click.Path(file_okay=False), default=str(EXPECTATIONS), show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+def fuzz(seconds, executors, configs, generator, seed, out, regressions_dir, no_save, max_findings, max_steps,
+         shrink_attempts, shrink_seconds, expectations_dir, quiet):
+    """Differential fuzzing: generated modules on wasmtime (the oracle) and the executors under test.
+
+    Each case is a module and calls with edge-biased arguments; every call
+    on every executor becomes a result row (suite "fuzz"), written as
+    results.parquet + run.json like ``wasmconf run``, so ``wasmconf report``
+    works on them (``wasmconf gate --no-retry``: fuzz cases are not scripts).
+    A new failure is shrunk and saved under --regressions as a .wast
+    script, which every later ``wasmconf run`` runs.
+    """
+    import pandas as pd
+
+    from reports.schema import to_frame
+
+    from .executors import ConfigError, make_executor, parse_config
+    from .expectations import ExpectationsError, load_expectations
+    from .fuzz.campaign import run_campaign
+    from .fuzz.compare import Differential, label
+    from .fuzz.generate import cases
+    from .wast import cache_dir
+
+    if not seconds > 0:
+        raise _fail("--seconds must be positive")
+    for name, value in (("--max-findings", max_findings), ("--max-steps", max_steps), ("--shrink-attempts", shrink_attempts)):
+        if value is not None and value < 1:
+            raise _fail(f"{name} must be at least 1")
+    names = [e.strip() for item in executors for e in item.split(",") if e.strip()] or ["reference"]
+    names = list(dict.fromkeys(n for n in names if n != "wasmtime")) or ["reference"]
+    for n in names:
+        if n not in ("reference", "transformer"):
+            raise _fail(f"unknown executor {n!r} to fuzz: choose reference and/or transformer (wasmtime is the oracle)")
+    wanted = [c.strip() for item in configs for c in item.split(",") if c.strip()]
+    if wanted and "transformer" not in names:
+        raise _fail(f"--config applies to the transformer executor only (got {wanted[0]!r})")
+    if "transformer" in names:
+        wanted = wanted or ["cpu-f64-dense"]
+        for c in wanted:
+            try:
+                parse_config(c)
+            except ConfigError as e:
+                raise _fail(str(e)) from None
+        if any(c.startswith("cuda") for c in wanted):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise _fail("a cuda config needs CUDA, and no CUDA device is available")
+    try:
+        exps = {n: load_expectations(Path(expectations_dir), n) for n in names}
+    except ExpectationsError as e:
+        raise _fail(str(e)) from None
+    if max_steps is None and generator == "loops":
+        max_steps = 400_000
+    targets = []
+    try:
+        for n in names:
+            if n == "transformer":
+                options = {"max_steps": max_steps} if max_steps else {}
+                targets += [make_executor(n, c, **options) for c in wanted]
+            else:
+                targets.append(make_executor(n))
+    except (ConfigError, ValueError) as e:
+        raise _fail(str(e)) from None
+    options = {"memory": "transformer" not in names} if generator == "loops" else {}
+    strategy = cases(generator, **options)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(out) if out else PROJECT_ROOT / "results" / f"{stamp}-fuzz-{generator}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    differential = Differential(targets, run_id=stamp, seed=seed)
+    found_by = "wasmconf fuzz " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "wasmconf fuzz"
+    result = _fuzz_with_progress(
+        run_campaign, strategy, differential, quiet,
+        seconds=seconds, seed=seed, database=cache_dir() / "hypothesis",
+        regressions=None if no_save else Path(regressions_dir), shrink_attempts=shrink_attempts,
+        shrink_seconds=shrink_seconds, max_findings=max_findings, name=f"fuzz-{generator}-{'+'.join(map(label, targets))}",
+        found_by=found_by,
+    )
+    frame = to_frame(result.rows)
+    if not frame.empty:
+        frame = pd.concat([exps[e].apply(part) for e, part in frame.groupby("executor", sort=False)], ignore_index=True)
+    frame.to_parquet(out_dir / "results.parquet", index=False)
+    (out_dir / "hypothesis.log").write_text("\n".join(result.log))
+    rates = {lab: {"cases": result.executor_cases.get(lab, 0), "seconds": round(s, 3),
+                   "cases_per_s": round(result.executor_cases.get(lab, 0) / s, 2) if s > 0 else None}
+             for lab, s in result.executor_seconds.items()}
+    meta = {
+        "run_id": stamp, "suite": "fuzz", "generator": generator, "seed": seed, "executors": names, "configs": wanted,
+        "cases": result.cases, "commands": int(len(frame)), "passed": int((frame["status"] == "pass").sum()),
+        "unexpected": int(frame["unexpected"].sum()) if "unexpected" in frame else 0,
+        "seconds": round(result.seconds, 2), "executor_rates": rates, "interrupted": result.interrupted,
+        "findings": [{"executor": f.failure.executor, "status": f.failure.status, "export": f.failure.export,
+                      "script": str(f.script) if f.script else None, "original_bytes": f.original_bytes,
+                      "bytes": len(f.case.wasm), "instructions": f.instructions,
+                      "seconds_to_find": round(f.seconds_to_find, 2), "seconds_to_shrink": round(f.seconds_to_shrink, 2)}
+                     for f in result.findings],
+        "testsuite": None, "argv": sys.argv[1:],
+    }
+    (out_dir / "run.json").write_text(json.dumps(meta, indent=2))
+    click.echo(f"fuzz {generator}: {result.cases} cases in {result.seconds:.1f} s ({result.cases / max(result.seconds, 1e-9):.1f} cases/s overall)")
+    for lab, r in rates.items():
+        click.echo(f"  {lab:<32} {r['cases']:>7} cases  {r['seconds']:>9.2f} s  {r['cases_per_s'] or 0:>9.1f} cases/s")
+    if not frame.empty:
+        counts = frame.groupby(["executor", "config", "status"]).size()
+        for (e, c, s), n in counts.items():
+            click.echo(f"  {e} {c}: {s} {n}")
+    for f in result.findings:
+        click.echo(f"finding: {f.failure.executor} {f.failure.status} on {f.failure.export or 'instantiation'}: "
+                   f"{f.original_bytes} -> {len(f.case.wasm)} bytes, {f.instructions} instructions"
+                   + (f", saved {f.script}" if f.script else ""))
+    click.echo(f"results: {out_dir / 'results.parquet'}")
+    if result.interrupted:
+        click.echo("interrupted: the results hold the cases that finished", err=True)
+        sys.exit(130)
+
+
+def _fuzz_with_progress(run_campaign, strategy, differential, quiet, **kwargs):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if quiet or not sys.stderr.isatty() and os.environ.get("WASMCONF_PROGRESS") != "1":
+        return run_campaign(strategy, differential, **kwargs)
+    with Progress(
+        TextColumn("[bold]fuzz"), BarColumn(), TextColumn("{task.fields[cases]} cases"),
+        TextColumn("{task.fields[failing]} failing rows"), TextColumn("{task.fields[findings]} findings"),
+        TimeElapsedColumn(), transient=True,
+    ) as bar:
+        task = bar.add_task("fuzz", total=kwargs["seconds"], cases=0, failing=0, findings=0)
+        failing = 0
+        seen = 0
+
+        def progress(result, elapsed):
+            nonlocal failing, seen
+            failing += sum(r["status"] in ("wrong_result", "wrong_trap", "trace_divergence", "harness_error")
+                           for r in result.rows[seen:])
+            seen = len(result.rows)
+            bar.update(task, completed=min(elapsed, kwargs["seconds"]), cases=result.cases, failing=failing,
+                       findings=len(result.findings))
+
+        return run_campaign(strategy, differential, progress=progress, **kwargs)

@@ -189,6 +189,12 @@ def label(executor: Executor) -> str:
     return executor.name if executor.config in ("default", "", None) else f"{executor.name}:{executor.config}"
 
 
+def label_of_row(row: dict) -> str:
+    """The executor label (as ``label``) of a result row."""
+    config = row["config"]
+    return row["executor"] if config in ("default", "", None) else f"{row['executor']}:{config}"
+
+
 class Differential:
     """Runs cases on the oracle, the trace oracle and the targets; opens fresh sessions per case."""
 
