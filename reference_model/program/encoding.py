@@ -154,6 +154,8 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         slots.extend([None] * (n + 1 - len(slots)))
     for f in funcs:
         _encode_function(module, F, f, bodies[f], slots, entry_slot, conv)
+    # br_table entries of unreachable code are never executed
+    slots = [s if s is not None else Slot("br_entry") for s in slots]
 
     params, results = F.sig(func)
     fn = module.functions[func - F.n_imp]
