@@ -314,15 +314,19 @@ def _trunc(src: dict, dst: dict, signed_: bool, saturating: bool) -> Callable:
     return op
 
 
+# demote/promote of a NaN: the spec allows any arithmetic NaN when the input is
+# not canonical; we do what x86 and ARM hardware do (and so what wasmtime does):
+# keep the sign, keep the top payload bits, set the quiet bit.  A canonical
+# input still gives the canonical NaN, as the spec requires.
 def _demote(a):
     if F64["_isnan"](a):
-        return F32_CANONICAL_NAN
+        return ((a >> 32) & 0x80000000) | 0x7FC00000 | ((a >> 29) & 0x003FFFFF)
     return float_to_f32(f64_to_float(a))
 
 
 def _promote(a):
     if F32["_isnan"](a):
-        return F64_CANONICAL_NAN
+        return ((a & 0x80000000) << 32) | 0x7FF8000000000000 | ((a & 0x003FFFFF) << 29)
     return float_to_f64(f32_to_float(a))
 
 
