@@ -42,14 +42,14 @@ def rb_size(k: int) -> int:
 
 
 # -- exact arithmetic -------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _two_sum(a, b):
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _two_prod(a, b):
     p = a * b
     c = SPLITTER * a
@@ -109,7 +109,7 @@ def _orient(ax, ay, bx, by, cx, cy):
     return _orient_exact(float(ax), float(ay), float(bx), float(by), float(cx), float(cy))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _escore(q0, q1, x, y):
     """q0*x + q1*y in float64 to within err (estimate, err); exact products."""
     h0, l0 = _two_prod(q0, x)
@@ -129,7 +129,7 @@ def _rise_exact(q0, q1, x0, y0, x1, y1):
     return _expansion_sign(t, 8)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _rise(q0, q1, x0, y0, x1, y1):
     """Sign of q . (p1 - p0), exact."""
     e0, r0 = _escore(q0, q1, x0, y0)
@@ -146,7 +146,8 @@ def _grow_i32(a, need):
     if need <= a.shape[0]:
         return a
     b = np.empty(max(need, 2 * a.shape[0]), a.dtype)
-    b[: a.shape[0]] = a
+    for i in range(a.shape[0]):
+        b[i] = a[i]
     return b
 
 
@@ -161,9 +162,11 @@ def _reserve(meta, aid, axy, c, need):
     if off + newcap > aid.shape[0]:
         size = max(2 * aid.shape[0], off + newcap)
         a2 = np.empty(size, aid.dtype)
-        a2[:off] = aid[:off]
         x2 = np.empty(2 * size, axy.dtype)
-        x2[: 2 * off] = axy[: 2 * off]
+        for i in range(off):
+            a2[i] = aid[i]
+            x2[2 * i] = axy[2 * i]
+            x2[2 * i + 1] = axy[2 * i + 1]
         aid, axy = a2, x2
     old, n = meta[c], meta[c + 1]
     for i in range(n):
@@ -176,7 +179,7 @@ def _reserve(meta, aid, axy, c, need):
     return aid, axy
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _lower_bound(axy, off, n, px):
     lo, hi = 0, n
     while lo < hi:
@@ -331,7 +334,7 @@ def _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ev, pe
     while npend > 0:
         nn = 0
         for i in range(npend):
-            h = pend[i]
+            h = np.int64(pend[i])
             if layer == K:
                 ist[r, h, GLAYER] = K
                 meta[base + 1] += 1
@@ -357,7 +360,7 @@ def _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ev, pe
 
 
 # -- look-up ----------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _cyc(meta, aid, axy, c0, i):
     """Group id and location of vertex i of a layer in counter-clockwise order (lower chain, then upper reversed)."""
     nl = meta[c0 + 3 + 1]
@@ -392,7 +395,9 @@ def _layer_max(meta, aid, axy, c0, q0, q1):
 def _sparse_tree_sum(pos, m, T, vals, r, acc, z):
     """Sum of vals[r, pos[:m]] by the fixed pairwise tree of tied_mean (pos sorted); result in acc[0]."""
     dv = vals.shape[2]
-    idx = pos[:m].copy()
+    idx = np.empty(m, np.int64)
+    for i in range(m):
+        idx[i] = pos[i]
     for i in range(m):
         for d in range(dv):
             acc[i, d] = vals[r, pos[i], d]
@@ -479,7 +484,8 @@ def _walk_layer(meta, aid, axy, c0, v, n, rho, q0, q1, dq0, dq1, stamp, ist, r, 
                 if nc >= cand.shape[0]:
                     cand = _grow_i32(cand, nc + 1)
                     cs2 = np.empty(2 * cs.shape[0], cs.dtype)
-                    cs2[: cs.shape[0]] = cs
+                    for i in range(cs.shape[0]):
+                        cs2[i] = cs[i]
                     cs = cs2
                 cand[nc] = g
                 cs[nc] = q0 * gxy[r, g, 0] + q1 * gxy[r, g, 1]
@@ -558,6 +564,18 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
 
 
 @njit(cache=True)
+def _insertion_sort(a, m):
+    # the groups' position lists are each sorted; k is small unless float32 ties by design
+    for i in range(1, m):
+        x = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > x:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = x
+
+
+@njit(cache=True)
 def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
     nw = 0
     ntie = 0
@@ -583,7 +601,7 @@ def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
                     m += 1
                     j = ist[r, j, PNEXT]
         if nw > 1:
-            pos[:m].sort()
+            _insertion_sort(pos, m)
     _finish(r, M, R, ntie, sel, pos, ntie, T, vals, out_f, out_i, z)
     return False
 
@@ -613,8 +631,10 @@ def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries,
     fallbacks = 0
     if queries.shape[0] == 0:
         return aid, axy, fallbacks
-    z = np.zeros(1, keys.dtype)[0]
-    ninf = np.full(1, -np.inf, keys.dtype)[0]
+    zb = np.empty(2, keys.dtype)
+    zb[0] = 0.0
+    zb[1] = -np.inf
+    z, ninf = zb[0], zb[1]
     cand = np.empty(64, np.int32)
     cs = np.empty(64, keys.dtype)
     pos = np.empty(max(meta[M_T], 1), np.int64)
@@ -630,8 +650,10 @@ def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries,
 @njit(cache=True)
 def scan(keys, vals, T, queries, out_f, out_i):
     """The dense answer for every row, by a linear scan (reference for tests and benchmarks)."""
-    z = np.zeros(1, keys.dtype)[0]
-    ninf = np.full(1, -np.inf, keys.dtype)[0]
+    zb = np.empty(2, keys.dtype)
+    zb[0] = 0.0
+    zb[1] = -np.inf
+    z, ninf = zb[0], zb[1]
     pos = np.empty(max(T, 1), np.int64)
     for r in range(keys.shape[0]):
         _scan_row(r, queries[r, 0], queries[r, 1], keys, vals, T, out_f, out_i, z, ninf, pos)

@@ -1,0 +1,203 @@
+"""HullCache == dense hard-max attention, bit for bit (out, selected, ties, margin).
+
+Streams of keys and queries drawn by hypothesis go through HullCache and a
+plain scan (``dense_lookup`` below: the contract of base.py with the mean in
+``tied_mean`` order).  The streams aim at what a convex hull gets wrong:
+exact ties (repeated keys, integer grids, collinear keys on an edge
+perpendicular to the query), near ties (keys one ulp apart), the model's
+parabola (2j, -j^2) with and without a recency tilt, memory keys
+(2w, pos - T w^2), huge query scales (1e10), float32 and float64.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reference_model.attention import dense as dense_module
+from reference_model.attention.base import Lookup
+from reference_model.attention.dense import DenseCache
+from reference_model.attention.hull import HullCache
+from reference_model.attention.tied_mean import tied_mean
+
+DTYPES = [torch.float64, torch.float32]
+
+
+def dense_lookup(keys: torch.Tensor, values: torch.Tensor, queries: torch.Tensor) -> Lookup:
+    """The contract by brute force: keys (B, H, T, 2), values (B, H, T, Dv), queries (B, H, 2)."""
+    scores = queries[..., 0:1] * keys[..., 0] + queries[..., 1:2] * keys[..., 1]  # (B, H, T)
+    best = scores.max(dim=-1).values
+    hit = scores == best.unsqueeze(-1)
+    idx = torch.arange(keys.shape[2])
+    selected = torch.where(hit, idx, -1).max(dim=-1).values
+    below = torch.where(hit, torch.full_like(scores, -torch.inf), scores).max(dim=-1).values
+    return Lookup(tied_mean(hit, values), selected, hit.sum(dim=-1), best - below)
+
+
+def assert_same(got: Lookup, want: Lookup, where: str) -> None:
+    for name, a, b in zip(Lookup._fields, got, want):
+        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {name} {a.dtype}{tuple(a.shape)} vs {b.dtype}{tuple(b.shape)}"
+        assert torch.equal(a, b), f"{where}: {name}\nhull  {a}\ndense {b}"
+
+
+# -- streams ------------------------------------------------------------------
+T_MEM = 2.0**22
+
+
+def key_of(kind: str, j: int, draw_int, dtype) -> tuple:
+    """Key of position j for a stream kind; draw_int(lo, hi) supplies the randomness."""
+    if kind in ("grid", "skew"):  # small integers: exact ties, repeats, collinear runs
+        return float(draw_int(-3, 3)), float(draw_int(-3, 3))
+    if kind == "cancel":  # big coordinates, small scores: product rounding decides the order
+        base = (2.0**20 if dtype == torch.float64 else 2.0**8) * 16.0 ** draw_int(0, 2)
+        return base + draw_int(-3, 3), -base + draw_int(-3, 3)
+    if kind == "line":  # collinear keys, some repeated
+        t = draw_int(-4, 4)
+        return float(t), float(2 * t + 1)
+    if kind == "parabola":
+        return 2.0 * j, -float(j * j)
+    if kind == "recency":  # parabola with a small recency tilt
+        return 2.0 * j, -float(j * j) + j / 1024.0
+    if kind == "memory":  # (2w, pos - T w^2): w = address + 1, 0 for no write
+        w = draw_int(0, 4)
+        return 2.0 * w, j - T_MEM * w * w
+    if kind == "ulp":  # a few base points nudged by one ulp: near ties
+        bx, by = [(1.0, 3.0), (3.0, 1.0), (2.0, 2.0)][draw_int(0, 2)]
+        finfo = np.float32 if dtype == torch.float32 else np.float64
+        x, y = finfo(bx), finfo(by)
+        for _ in range(draw_int(0, 2)):
+            x = np.nextafter(x, finfo(draw_int(0, 1) * 8 - 4))
+        for _ in range(draw_int(0, 2)):
+            y = np.nextafter(y, finfo(draw_int(0, 1) * 8 - 4))
+        return float(x), float(y)
+    # "random": floats of mixed magnitude
+    return draw_int(-10**6, 10**6) / 997.0, draw_int(-10**6, 10**6) / 991.0
+
+
+def query_of(kind: str, j: int, draw_int, dtype) -> tuple:
+    if kind in ("parabola", "recency"):
+        return float(draw_int(-2, j + 2)), 1.0
+    if kind == "memory":
+        return T_MEM * (draw_int(0, 4) + 1), 1.0
+    if kind == "cancel":
+        c = draw_int(500, 1000) / 997.0
+        tilt = 2.0**-40 if dtype == torch.float64 else 2.0**-16
+        return c, c * (1.0 + draw_int(-8, 8) * tilt)
+    if kind == "skew":  # nearly perpendicular to a grid line: rounding decides the ties
+        a, b = 1e10 / draw_int(1, 9), 1e10 / draw_int(1, 9)
+        return (a if draw_int(0, 1) else -a), (b if draw_int(0, 1) else -b)
+    q = (float(draw_int(-3, 3)), float(draw_int(-3, 3)))
+    if draw_int(0, 3) == 0:
+        scale = [1e10, 1e-10, 3.0, 2.0**40][draw_int(0, 3)]
+        q = (q[0] * scale, q[1] * scale)
+    return q
+
+
+KINDS = ["grid", "skew", "cancel", "line", "parabola", "recency", "memory", "ulp", "random"]
+
+
+def run_stream(seed, dtype, kind, steps, batch, heads, dv) -> HullCache:
+    rng = np.random.default_rng(seed)
+
+    def draw_int(lo, hi):
+        return int(rng.integers(lo, hi + 1))
+
+    cache = HullCache(batch, heads, dv, dtype=dtype, device="cpu")
+    keys, values = [], []
+    for j in range(steps):
+        k = torch.tensor([[key_of(kind, j, draw_int, dtype) for _ in range(heads)] for _ in range(batch)], dtype=dtype)
+        v = torch.tensor([[[float(draw_int(-4, 4)) / 4 for _ in range(dv)] for _ in range(heads)] for _ in range(batch)], dtype=dtype)
+        cache.append(k, v)
+        keys.append(k)
+        values.append(v)
+        if j + 1 < steps and draw_int(0, 2) == 0:
+            continue  # several appends between look-ups
+        q = torch.tensor([[query_of(kind, j, draw_int, dtype) for _ in range(heads)] for _ in range(batch)], dtype=dtype)
+        want = dense_lookup(torch.stack(keys, 2), torch.stack(values, 2), q)
+        assert_same(cache.lookup(q), want, f"{kind} {dtype} step {j}")
+    return cache
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(KINDS), steps=st.integers(1, 40),
+       batch=st.integers(1, 2), heads=st.integers(1, 3), dv=st.integers(1, 3))
+def test_hull_equals_dense(dtype, seed, kind, steps, batch, heads, dv):
+    """A stream is (kind, shape, seed): hypothesis shrinks the length, the shape and the kind."""
+    run_stream(seed, dtype, kind, steps, batch, heads, dv)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_many_ties_and_values_summed_in_tree_order(dtype):
+    """Many positions tie; values of mixed magnitude make the summation order visible."""
+    g = torch.Generator().manual_seed(1)
+    cache = HullCache(1, 2, 3, dtype=dtype, device="cpu")
+    keys, values = [], []
+    for j in range(70):
+        k = torch.tensor([[[1.0, 1.0], [float(j % 3), 0.0]]], dtype=dtype)
+        v = (torch.randn(1, 2, 3, generator=g, dtype=torch.float64) * 10.0 ** torch.randint(-6, 7, (1, 2, 3), generator=g)).to(dtype)
+        cache.append(k, v)
+        keys.append(k)
+        values.append(v)
+        q = torch.tensor([[[1.0, 2.0], [1.0, 0.0]]], dtype=dtype)
+        assert_same(cache.lookup(q), dense_lookup(torch.stack(keys, 2), torch.stack(values, 2), q), f"step {j}")
+
+
+@pytest.mark.parametrize("kind", ["parabola", "memory"])
+def test_model_keys_never_need_the_scan_in_float64(kind):
+    """The model's own read and memory keys are answered from the hull alone (no linear scan)."""
+    rng = np.random.default_rng(0)
+    cache = HullCache(1, 2, 2, dtype=torch.float64, device="cpu")
+    keys, values = [], []
+    for j in range(600):
+        if kind == "parabola":
+            k = torch.tensor([[[2.0 * j, -float(j * j)]] * 2], dtype=torch.float64)
+            q = torch.tensor([[[float(rng.integers(0, j + 1)), 1.0]] * 2], dtype=torch.float64)
+        else:
+            w = rng.integers(0, 40, size=2) * (rng.random(2) < 0.7)
+            k = torch.tensor([[[2.0 * w[h], j - T_MEM * float(w[h]) ** 2] for h in range(2)]], dtype=torch.float64)
+            q = torch.tensor([[[T_MEM * float(rng.integers(1, 41)), 1.0] for _ in range(2)]], dtype=torch.float64)
+        v = torch.tensor(rng.integers(0, 256, size=(1, 2, 2)), dtype=torch.float64)
+        cache.append(k, v)
+        keys.append(k)
+        values.append(v)
+        got = cache.lookup(q)
+        if j % 50 == 0 or j > 590:
+            assert_same(got, dense_lookup(torch.stack(keys, 2), torch.stack(values, 2), q), f"step {j}")
+    assert cache.fallbacks == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_agrees_with_dense_cache(dtype):
+    """Same answers as DenseCache; ``out`` bitwise wherever DenseCache's own sum order allows."""
+    g = torch.Generator().manual_seed(2)
+    hull = HullCache(2, 3, 4, dtype=dtype, device="cpu")
+    dense = DenseCache(2, 3, 4, dtype=dtype, device="cpu")
+    shared_mean = getattr(dense_module, "tied_mean", None) is tied_mean
+    for j in range(150):
+        k = torch.randint(-5, 6, (2, 3, 2), generator=g).to(dtype)
+        v = torch.randn(2, 3, 4, generator=g, dtype=dtype)
+        hull.append(k, v)
+        dense.append(k, v)
+        q = torch.randint(-5, 6, (2, 3, 2), generator=g).to(dtype) * 1e10
+        a, b = hull.lookup(q), dense.lookup(q)
+        for name in ("selected", "ties", "margin"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), f"step {j}: {name}"
+        # with <= 2 winners every summation order gives the same bits
+        rows = b.ties <= 2 if not shared_mean else torch.ones_like(b.ties, dtype=torch.bool)
+        assert torch.equal(a.out[rows], b.out[rows]), f"step {j}: out"
+
+
+def test_len_and_empty_lookup():
+    cache = HullCache(1, 1, 1, dtype=torch.float64, device="cpu")
+    with pytest.raises(ValueError):
+        cache.lookup(torch.zeros(1, 1, 2, dtype=torch.float64))
+    cache.append(torch.zeros(1, 1, 2, dtype=torch.float64), torch.full((1, 1, 1), -0.0, dtype=torch.float64))
+    assert len(cache) == 1
+    found = cache.lookup(torch.ones(1, 1, 2, dtype=torch.float64))
+    assert found.selected.item() == 0 and found.ties.item() == 1 and math.isinf(found.margin.item())
+    assert math.copysign(1.0, found.out.item()) == -1.0  # T == 1: no +0.0 from padding
