@@ -152,6 +152,13 @@ def _grow_i32(a, need):
 
 
 @njit(cache=True)
+def _grow_i64(a, need):
+    if need <= a.shape[0]:
+        return a
+    return np.empty(max(need, 2 * a.shape[0]), np.int64)
+
+
+@njit(cache=True)
 def _reserve(meta, aid, axy, c, need):
     """Make chain slot block c (index into meta) hold `need` slots; may move it / grow the arena."""
     cap = meta[c + 2]
@@ -551,16 +558,19 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
         if R > -np.inf:
             rho2 = _down(float(R) - B)
             if rho2 >= rho:
-                return _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z), cand, cs
+                pos = _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z)
+                return False, cand, cs, pos
             rho = rho2
         else:
             if front == -np.inf:
-                return _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z), cand, cs
+                pos = _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z)
+                return False, cand, cs, pos
             # the frontier point f has q.f >= front - 2 err_f; if it does not tie, R >= front - 2 err_f - B
             errf = 1.02 * U * abs(front) + errA
             rho = min(rho, _down(front - 2.0 * errf - 2.0 * B))
+    pos = _grow_i64(pos, T)
     _scan_row(r, q0, q1, keys, vals, T, out_f, out_i, z, ninf, pos)
-    return True, cand, cs
+    return True, cand, cs, pos
 
 
 @njit(cache=True)
@@ -589,6 +599,7 @@ def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
             ntie += ist[r, g, GCNT]
             if ist[r, g, GLAST] > sel:
                 sel = ist[r, g, GLAST]
+    pos = _grow_i64(pos, ntie)
     if ntie == 1:
         pos[0] = sel
     else:
@@ -603,7 +614,7 @@ def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
         if nw > 1:
             _insertion_sort(pos, m)
     _finish(r, M, R, ntie, sel, pos, ntie, T, vals, out_f, out_i, z)
-    return False
+    return pos
 
 
 @njit(cache=True)
@@ -637,10 +648,10 @@ def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries,
     z, ninf = zb[0], zb[1]
     cand = np.empty(64, np.int32)
     cs = np.empty(64, keys.dtype)
-    pos = np.empty(max(meta[M_T], 1), np.int64)
+    pos = np.empty(64, np.int64)  # grown on demand (ties, scan)
     vmax = np.empty(K, np.int64)
     for r in range(R):
-        fb, cand, cs = _query_row(r, queries[r, 0], queries[r, 1], keys, vals, gxy, ist, box, meta, aid, axy,
+        fb, cand, cs, pos = _query_row(r, queries[r, 0], queries[r, 1], keys, vals, gxy, ist, box, meta, aid, axy,
                                   META_HEAD + r * rb, K, cand, cs, pos, vmax, out_f, out_i, z, ninf, eps, eta)
         if fb:
             fallbacks += 1

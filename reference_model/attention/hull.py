@@ -122,9 +122,20 @@ class HullCache(KVCache):
         if len(self._pending) >= 256:
             self._run(self._empty_q)
 
-    def _run(self, queries: np.ndarray):
+    def extend(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Add P positions at once (a prompt): keys (P, B, H, 2), values (P, B, H, Dv)."""
+        self._run(self._empty_q)
+        P, R = keys.shape[0], self.batch * self.heads
+        k = keys.detach().to("cpu", self.dtype).reshape(P, R, 2).numpy()
+        v = values.detach().to("cpu", self.dtype).reshape(P, R, self.value_dim).numpy()
+        self._run(self._empty_q, (np.ascontiguousarray(k), np.ascontiguousarray(v)))
+
+    def _run(self, queries: np.ndarray, block=None):
         P = len(self._pending)
-        if P == 1:
+        if block is not None:
+            nk, nv = block
+            P = nk.shape[0]
+        elif P == 1:
             nk, nv = self._pending[0][0][None], self._pending[0][1][None]
         elif P:
             nk = np.stack([k for k, _ in self._pending])
