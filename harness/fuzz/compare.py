@@ -236,7 +236,7 @@ class Differential:
             first = len(runners) - len(self.targets)
             for j in range(len(self.targets)):
                 status, message = verdict(inst[0], inst[first + j])
-                if status == "pass":
+                if status == "pass" and instances[0] is not None:
                     status, message = self._state(case, exports, sessions, instances, 0, first + j, "instantiation")
                 rows.append(self._row(j, case, 0, "module", "", inst[0], inst[first + j], status, message, None))
                 done[j] = status != "pass"
@@ -268,6 +268,13 @@ class Differential:
                     kind = {"trap": "assert_trap", "inconclusive": "assert_exhaustion"}.get(obs[0].kind, "assert_return")
                     rows.append(self._row(j, case, n, kind, call, obs[0], obs[k], status, message, div))
                     done[j] = status != "pass"
+        except Exception as e:  # noqa: BLE001 - the harness broke on this case: rows, not a crash
+            tb = traceback.extract_tb(e.__traceback__)
+            where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+            broken = Observed("error", message=f"{type(e).__name__}: {e}{where}"[:500])
+            for j in range(len(self.targets)):
+                if not done[j]:
+                    rows.append(self._row(j, case, 0, "module", "", broken, broken, "harness_error", broken.message, None))
         finally:
             for s in sessions:
                 try:
