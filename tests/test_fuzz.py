@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import torch
 import pytest
 import wasmtime
 from hypothesis import HealthCheck, given, settings
@@ -259,3 +260,34 @@ def test_cli_fuzz_rejects_bad_input_in_one_line(args, words):
     proc = subprocess.run([WASMCONF, "fuzz", *args], capture_output=True, text=True)
     assert proc.returncode == 2
     assert words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# --- weight-level faults (reference_model/faults.py) ----------------------------------------
+
+
+def test_the_xor_fault_silences_exactly_the_xor_units():
+    from reference_model.faults import FAULTS, fault_of_variant, ffn_units
+    from reference_model.weights import compiled_state
+
+    config, state = compiled_state()
+    faulty = FAULTS["xor"].apply(config, state)
+    changed = [k for k in state if not torch.equal(state[k], faulty[k])]
+    units = ffn_units("i32.xor")
+    assert len(units) == 64 and changed == [f"ffn.{units[0][0]}.w_out"]
+    layer_rows = {c for _, c in units}
+    w, w_faulty = state[changed[0]], faulty[changed[0]]
+    assert all(not w_faulty[c].any() for c in layer_rows) and w[sorted(layer_rows)].any()
+    assert fault_of_variant("fault_xor") is FAULTS["xor"] and fault_of_variant("") is None
+    with pytest.raises(KeyError):
+        fault_of_variant("fault_nonesuch")
+
+
+@pytest.mark.slow
+def test_a_planted_weight_fault_is_found_and_shrunk(tmp_path):
+    """The done-criterion with the real transformer: cpu-f64-dense-fault_xor, small i32 programs."""
+    faulty = make_executor("transformer", "cpu-f64-dense-fault_xor", max_steps=500)
+    strategy = i32_programs(max_funcs=1, max_depth=2, max_stmts=2, loops=False, calls_per_export=1)
+    result = run_campaign(strategy, Differential([faulty]), seconds=600, seed=7, max_findings=1,
+                          regressions=tmp_path, shrink_seconds=600)
+    assert result.findings
+    assert result.findings[0].instructions <= 8

@@ -40,12 +40,17 @@ def _config(config: str) -> dict:
     except ConfigError as e:
         raise ValueError(str(e)) from None
     if c["variant"]:
-        raise ValueError(f"unknown config variant {c['variant']!r} in {config!r}")
+        from reference_model.faults import fault_of_variant
+
+        try:
+            fault_of_variant(c["variant"])  # fault_<name>: a planted weight fault (negative control)
+        except KeyError as e:
+            raise ValueError(f"{e.args[0]} in {config!r}") from None
     return c
 
 
 def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="cpu", dtype="f64", backend="dense",
-                   max_steps: int = DEFAULT_MAX_STEPS) -> Invocation:
+                   max_steps: int = DEFAULT_MAX_STEPS, variant: str = "") -> Invocation:
     """Execute one call on the compiled model; raise Trap / Exhaustion / StepLimit / Unsupported."""
     from reference_model.weights import compiled_model
 
@@ -55,7 +60,12 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
             raise Unsupported(a.type)
         bits.append(a.bits)
     prompt = encode_invocation(instance.module, func, bits, instance.globals)
-    model = compiled_model(device, dtype)
+    if variant:
+        from reference_model.faults import faulty_model
+
+        model = faulty_model(device, dtype, variant.removeprefix("fault_"))
+    else:
+        model = compiled_model(device, dtype)
     gen = model.generate([prompt.tokens], max_new_tokens=max_steps * vocab.GROUP + 2, stop_tokens=vocab.STOP_TOKENS,
                          backend=backend)
     tokens = gen.tokens[0]
@@ -142,7 +152,8 @@ class TransformerExecutor(Executor):
     def __init__(self, config: str = "cpu-f64-dense", *, max_steps: int = DEFAULT_MAX_STEPS, **_ignored):
         c = _config(config)
         self.config = config
-        self.options = {"device": c["device"], "dtype": c["dtype"], "backend": c["backend"], "max_steps": max_steps}
+        self.options = {"device": c["device"], "dtype": c["dtype"], "backend": c["backend"], "max_steps": max_steps,
+                        "variant": c["variant"]}
 
     def open_session(self) -> Session:
         return TransformerSession(self.options)
