@@ -166,7 +166,6 @@ def _finish(hunt: dict, differential: Differential, start: float, regressions: P
     """wasm-tools shrink the hypothesis-shrunk case and save it; the Finding."""
     failure: Failure = hunt["failure"]
     case, row = hunt["best"]
-    t0 = time.monotonic()
     hyp_bytes = len(case.wasm)
     interesting = still_failing(differential, failure)
     shrunk = wasm_shrink(case, interesting, attempts=attempts)
