@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from reference_model.attention.base import KVCache, Lookup
+from reference_model.attention.tied_mean import tied_mean
 
 
 class DenseCache(KVCache):
@@ -49,7 +50,7 @@ class DenseCache(KVCache):
         best = scores.max(dim=-1).values  # (B, H)
         hit = scores == best.unsqueeze(-1)  # (B, H, T)
         ties = hit.sum(dim=-1)  # (B, H)
-        out = torch.einsum("bht,bhtd->bhd", hit.to(self.dtype), v) / ties.unsqueeze(-1).to(self.dtype)
+        out = tied_mean(hit, v)  # one fixed summation order, shared with the hull backend
         idx = torch.arange(n, device=self.device)
         selected = torch.where(hit, idx, -1).max(dim=-1).values
         below = torch.where(hit, torch.full_like(scores, -torch.inf), scores).max(dim=-1).values
