@@ -322,19 +322,13 @@ class ScriptRunner:
         return outcome
 
     def action(self, cmd: Command) -> Outcome:
-        try:
-            inv, err = self._run_action(cmd)
-        except _ModuleUnavailable as e:
-            return Outcome("wrong_result", message=str(e))
-        if err is not None:
-            out = _outcome_of_error(err)
-            if out.status == "trapped":
-                return Outcome("wrong_trap", actual=out.actual, message="action trapped")
-            return out
-        return self._traced(cmd, inv, Outcome("pass", actual=format_values(inv.values), invocation=inv))
+        return self._returning(cmd, None, "action trapped")
 
     def assert_return(self, cmd: Command) -> Outcome:
-        expected = [Expected(e) for e in cmd.raw.get("expected", [])]
+        return self._returning(cmd, [Expected(e) for e in cmd.raw.get("expected", [])], "expected a return")
+
+    def _returning(self, cmd: Command, expected: list[Expected] | None, trap_note: str) -> Outcome:
+        """A command that must return: with ``expected`` None any results pass (a bare action)."""
         try:
             inv, err = self._run_action(cmd)
         except _ModuleUnavailable as e:
@@ -342,8 +336,10 @@ class ScriptRunner:
         if err is not None:
             out = _outcome_of_error(err)
             if out.status == "trapped":
-                return Outcome("wrong_trap", actual=out.actual, message="expected a return")
+                return Outcome("wrong_trap", actual=out.actual, message=trap_note)
             return out
+        if expected is None:
+            return self._traced(cmd, inv, Outcome("pass", actual=format_values(inv.values), invocation=inv))
         actual = format_values(inv.values)
         ok = len(inv.values) == len(expected) and all(e.matches(v) for e, v in zip(expected, inv.values))
         if not ok:
