@@ -21,6 +21,7 @@ from reference_model.errors import (
     UncaughtException,
     Unsupported,
 )
+from reference_model.interpreter.runtime import LIMIT_MEMORY_PAGES, LIMIT_TABLE_ELEMENTS, PAGE
 from reference_model.values import MASK, Value
 
 from .base import Executor, Invocation, Session
@@ -53,6 +54,8 @@ class WasmtimeSession(Session):
     def __init__(self, engine: wasmtime.Engine):
         self.engine = engine
         self.store = wasmtime.Store(engine)
+        # the reference interpreter's implementation limits, so both agree on which grows fail
+        self.store.set_limits(memory_size=LIMIT_MEMORY_PAGES * PAGE, table_elements=LIMIT_TABLE_ELEMENTS)
         self.linker = wasmtime.Linker(engine)
         self.linker.allow_shadowing = True
         self._define_spectest()

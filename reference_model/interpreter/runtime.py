@@ -26,6 +26,12 @@ from .numerics import operator
 PAGE = 65536
 MAX_PAGES = 65536  # the spec's limit for 32-bit memories
 MAX_TABLE = 0xFFFFFFFF
+# Implementation limits (the spec lets memory.grow and table.grow fail at any
+# size).  The wasmtime executor applies the same limits to its store, so the
+# two engines agree on which grows fail: without this, wasmtime grows a
+# memory to 3.5 GiB where the interpreter returns -1 at 1 GiB.
+LIMIT_MEMORY_PAGES = 16384  # 1 GiB per memory
+LIMIT_TABLE_ELEMENTS = 10_000_000
 
 
 class Func:
@@ -145,8 +151,8 @@ def _limits_match(actual: Limits, wanted: Limits) -> bool:
 class Store:
     """All function, table, memory and global instances of one session."""
 
-    def __init__(self, *, max_depth: int = 10000, max_memory_pages: int = 16384,
-                 max_table_elements: int = 10_000_000):
+    def __init__(self, *, max_depth: int = 10000, max_memory_pages: int = LIMIT_MEMORY_PAGES,
+                 max_table_elements: int = LIMIT_TABLE_ELEMENTS):
         self.funcs: list[Func] = []
         self.max_depth = max_depth
         self.max_memory_pages = max_memory_pages
