@@ -15,7 +15,7 @@ import argparse
 import os
 import random
 import time
-from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
 
 from harness.smith_diff import diff_bytes
 
@@ -37,8 +37,9 @@ def main() -> None:
     compared = skipped = calls = 0
     bad, skips = [], {}
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs, max_tasks_per_child=200) as pool:
-        for done, (i, c, skip, mismatches) in enumerate(pool.map(_check, items, chunksize=10), start=1):
+    # multiprocessing.Pool, not ProcessPoolExecutor: the latter's max_tasks_per_child hangs on Python 3.11
+    with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=200) as pool:
+        for done, (i, c, skip, mismatches) in enumerate(pool.imap(_check, items, chunksize=10), start=1):
             calls += c
             if skip and not mismatches:
                 skipped += 1

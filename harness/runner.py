@@ -7,6 +7,7 @@ script goes on with its next command.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from reference_model.errors import (
     ExecutorOutcome,
     InstantiationTrap,
     LinkError,
+    MalformedOutput,
     ModuleRejected,
     StepLimit,
     Trap,
@@ -107,6 +109,7 @@ class ScriptRunner:
         try:
             for cmd in self.script.commands:
                 start = time.perf_counter()
+                self._attention = None  # the command's invocation or outcome, for its attention margins
                 handler = getattr(self, cmd.kind, None)
                 try:
                     if handler is None:
@@ -119,7 +122,7 @@ class ScriptRunner:
                     tb = traceback.extract_tb(e.__traceback__)
                     where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
                     outcome = Outcome("harness_error", message=f"{type(e).__name__}: {e}{where}"[:500])
-                yield self._row(cmd, outcome, time.perf_counter() - start)
+                yield self._row(cmd, with_near_tie(outcome, self._attention), time.perf_counter() - start)
         finally:
             self.session.close()
             if self.mirror:
@@ -144,7 +147,7 @@ class ScriptRunner:
             tokens=inv.tokens if inv and inv.tokens is not None else -1,
             wall_s=wall,
             trace_hash=(inv.trace_hash or "") if inv else "",
-            min_margin=inv.min_margin if inv and inv.min_margin is not None else float("nan"),
+            min_margin=_min_margin(inv, self._attention),
             div_step=o.divergence.step if o.divergence else -1,
             div_field=o.divergence.field if o.divergence else "",
             div_expected=o.divergence.expected[:200] if o.divergence else "",
@@ -290,10 +293,13 @@ class ScriptRunner:
 
     def _run_action(self, cmd: Command) -> tuple[Invocation | None, ExecutorOutcome | None]:
         try:
-            return self._perform(cmd.action), None
+            inv = self._perform(cmd.action)
+            self._attention = inv
+            return inv, None
         except _ModuleUnavailable as e:
             raise e
         except ExecutorOutcome as e:
+            self._attention = e
             return None, e
 
     def _traced(self, cmd: Command, inv: Invocation, outcome: Outcome) -> Outcome:
@@ -354,7 +360,7 @@ class ScriptRunner:
             return Outcome("wrong_result", message=str(e))
         if err is None:
             return Outcome("wrong_trap", actual=format_values(inv.values), invocation=inv, message=f"expected {what} {text!r}")
-        if isinstance(err, (Unsupported, StepLimit)):
+        if isinstance(err, (Unsupported, StepLimit, MalformedOutput)):
             return _outcome_of_error(err)
         if isinstance(err, wanted) and (not text or text_matches(text, err.message)):
             inv = _invocation_of(err)
@@ -383,7 +389,35 @@ def _invocation_of(err: ExecutorOutcome) -> Invocation | None:
     if err.trace is None:
         return None
     return Invocation(values=[], steps=err.steps if err.steps is not None else len(err.trace),
-                      trace=err.trace, trace_hash=trace_hash(err.trace))
+                      trace=err.trace, trace_hash=trace_hash(err.trace), min_margin=err.min_margin,
+                      near_tie=err.near_tie)
+
+
+def _min_margin(inv: Invocation | None, attention) -> float:
+    for source in (inv, attention):
+        if source is not None and getattr(source, "min_margin", None) is not None:
+            return source.min_margin
+    return float("nan")
+
+
+def with_near_tie(outcome: Outcome, attention) -> Outcome:
+    """``outcome`` as tie_break when a look-up head won by a near tie in the run that went wrong.
+
+    A failing transformer row whose run had a near tie (harness.executors.base.NearTie)
+    at or before the first divergence (if known) is a tie_break: the head's
+    choice was decided by rounding.  A passing row with a near tie stays
+    pass, with the tie in its message: a latent risk the report lists.
+    """
+    tie = getattr(attention, "near_tie", None)
+    if tie is None:
+        return outcome
+    if outcome.status == "pass":
+        return dataclasses.replace(outcome, message=f"{outcome.message}; latent {tie}".lstrip("; "))
+    if outcome.status in ("wrong_result", "wrong_trap", "trace_divergence"):
+        div = outcome.divergence
+        if div is None or tie.step <= div.step:
+            return dataclasses.replace(outcome, status="tie_break", message=f"{tie}; {outcome.message or outcome.status}")
+    return outcome
 
 
 def _outcome_of_error(err: ExecutorOutcome) -> Outcome:
@@ -391,6 +425,8 @@ def _outcome_of_error(err: ExecutorOutcome) -> Outcome:
         return Outcome("unsupported", message=err.message)
     if isinstance(err, StepLimit):
         return Outcome("step_limit", message=err.message)
+    if isinstance(err, MalformedOutput):  # the model's output stopped being a trace: it left the reference
+        return Outcome("trace_divergence", actual="no trace", message=err.message)
     return Outcome("trapped", actual=f"{type(err).__name__}: {err.message}"[:200])
 
 

@@ -19,6 +19,10 @@ class ExecutorOutcome(Exception):
 
     trace: list | None = None
     steps: int | None = None
+    # attention analysis of a transformer executor's run up to the outcome
+    # (harness.executors.base.NearTie / min_margin in machine epsilons)
+    min_margin: float | None = None
+    near_tie: object | None = None
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -55,6 +59,10 @@ class ModuleRejected(ExecutorOutcome):
 
 class LinkError(ExecutorOutcome):
     """Instantiation failed to resolve or match an import (assert_unlinkable)."""
+
+
+class MalformedOutput(ExecutorOutcome):
+    """A model executor emitted tokens that do not form a trace (its run went wrong, not the module)."""
 
 
 class InstantiationTrap(Trap):

@@ -34,10 +34,9 @@ def ffn_units(group: str) -> tuple[tuple[int, int], ...]:
     Follows compiler/layout_to_weights.py: a layer's hidden units are its
     scheduled groups' units, concatenated in order.
     """
-    from reference_model.compiler.graph_to_schedule import graph_to_schedule
-    from reference_model.compiler.machine_to_graph import MachineDescription, machine_to_graph
+    from reference_model.compiler.compiling import default_schedule
 
-    schedule = graph_to_schedule(machine_to_graph(MachineDescription()))
+    schedule = default_schedule()
     found = []
     for layer, groups in enumerate(schedule.groups):
         column = 0

@@ -102,6 +102,7 @@ class Generation(NamedTuple):
     tokens: list  # list[list[int]]: new tokens, up to and including the first stop token
     selected: list  # list[Tensor (steps, heads)]: position each head selected, per new token
     margin: list  # list[Tensor (steps, heads)]: best minus second-best score, per new token
+    best: list  # list[Tensor (steps, heads)]: the best score, per new token (margin / |best|: how near a tie)
     stopped: list  # list[bool]: whether the row emitted a stop token
 
 
@@ -187,7 +188,7 @@ class Transformer(nn.Module):
         for t in range(width - 1):  # prefill: the prompt's own outputs are not needed
             self.step(grid[:, t], t - offset, caches)
         token = grid[:, width - 1]
-        out, sel, mar = [], [], []
+        out, sel, mar, top = [], [], [], []
         done = torch.zeros(B, dtype=torch.bool, device=dev)
         for i in range(max_new_tokens):
             logits, lookups = self.step(token, width - 1 + i - offset, caches)
@@ -196,14 +197,16 @@ class Transformer(nn.Module):
             if lookups:
                 sel.append(torch.cat([f.selected for f in lookups], dim=1))  # (B, heads)
                 mar.append(torch.cat([f.margin for f in lookups], dim=1))
+                top.append(torch.cat([f.best for f in lookups], dim=1))
             done |= torch.isin(token, stops)
             if (i + 1) % check_every == 0 and bool(done.all()):
                 break
         toks = torch.stack(out, dim=1).cpu() if out else torch.zeros(B, 0, dtype=torch.long)
         sel_t = torch.stack(sel, dim=1).cpu() if sel else torch.zeros(B, len(out), 0, dtype=torch.long)
         mar_t = torch.stack(mar, dim=1).cpu() if mar else torch.zeros(B, len(out), 0)
+        top_t = torch.stack(top, dim=1).cpu() if top else torch.zeros(B, len(out), 0)
         stop_set = set(int(s) for s in stops.tolist())
-        rows, rsel, rmar, stopped = [], [], [], []
+        rows, rsel, rmar, rtop, stopped = [], [], [], [], []
         for b in range(B):
             row = toks[b].tolist()
             end = next((j + 1 for j, x in enumerate(row) if x in stop_set), None)
@@ -211,5 +214,6 @@ class Transformer(nn.Module):
             rows.append(row[:n])
             rsel.append(sel_t[b, :n])
             rmar.append(mar_t[b, :n])
+            rtop.append(top_t[b, :n])
             stopped.append(end is not None)
-        return Generation(rows, rsel, rmar, stopped)
+        return Generation(rows, rsel, rmar, rtop, stopped)

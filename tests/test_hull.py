@@ -35,7 +35,7 @@ def dense_lookup(keys: torch.Tensor, values: torch.Tensor, queries: torch.Tensor
     idx = torch.arange(keys.shape[2])
     selected = torch.where(hit, idx, -1).max(dim=-1).values
     below = torch.where(hit, torch.full_like(scores, -torch.inf), scores).max(dim=-1).values
-    return Lookup(tied_mean(hit, values), selected, hit.sum(dim=-1), best - below)
+    return Lookup(tied_mean(hit, values), selected, hit.sum(dim=-1), best - below, best)
 
 
 def assert_same(got: Lookup, want: Lookup, where: str) -> None:

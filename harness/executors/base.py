@@ -15,6 +15,30 @@ from reference_model.trace import TraceRecord
 from reference_model.values import Value
 
 
+@dataclass(frozen=True)
+class NearTie:
+    """A look-up head that won by a margin under TIE_EPS machine epsilons of its score (or tied outright).
+
+    ``margin`` is (best score - runner-up) / max(|best|, |runner-up|) / eps
+    of the dtype the model ran in: below a few eps, rounding alone can
+    change which position wins, so the run's result is luck, not design.
+    """
+
+    token: int  # index among the generated tokens
+    step: int  # trace step the token belongs to
+    head: str  # e.g. "L2.h3:mem.X" (reference_model.compiler.compiling.head_names)
+    selected: int  # position the head selected
+    margin: float  # in machine epsilons
+
+    def __str__(self) -> str:
+        return (f"near tie: head {self.head} at step {self.step} (token {self.token}) selected position "
+                f"{self.selected} by {self.margin:.3g} eps")
+
+
+# A winning score this many machine epsilons (relative) or less above the runner-up is a near tie.
+TIE_EPS = 16.0
+
+
 @dataclass
 class Invocation:
     """The results of one invoke, with what trace executors add."""
@@ -24,7 +48,8 @@ class Invocation:
     tokens: int | None = None  # tokens generated (transformer executors)
     trace: list[TraceRecord] | None = None
     trace_hash: str | None = None
-    min_margin: float | None = None  # smallest attention margin (transformer executors)
+    min_margin: float | None = None  # smallest relative attention margin in eps (transformer executors; see NearTie)
+    near_tie: NearTie | None = None  # the first near tie of the run, if any
     provenance: Any = None  # per-head look-up provenance (transformer executors)
     extra: dict = field(default_factory=dict)
 

@@ -14,15 +14,15 @@ import torch
 import wasmtime
 
 from reference_model.compiler import vocabulary as vocab
-from reference_model.errors import Exhaustion, ModuleRejected, StepLimit, Trap, Unsupported
+from reference_model.errors import Exhaustion, MalformedOutput, ModuleRejected, StepLimit, Trap, Unsupported
 from reference_model.program.binary import decode_module
-from reference_model.program.decoding import decode_trace
+from reference_model.program.decoding import MalformedTrace, decode_trace
 from reference_model.program.encoding import encode_invocation
 from reference_model.trace import trace_hash
 from reference_model.values import Value
 
 from . import ConfigError, parse_config
-from .base import Executor, Invocation, Session
+from .base import TIE_EPS, Executor, Invocation, NearTie, Session
 
 SPECTEST_GLOBALS = {"global_i32": 666}
 DEFAULT_MAX_STEPS = 20000
@@ -49,6 +49,34 @@ def _config(config: str) -> dict:
     return c
 
 
+def attention_margins(selected: torch.Tensor, margin: torch.Tensor, best: torch.Tensor,
+                      tie_eps: float = TIE_EPS) -> tuple[float | None, NearTie | None]:
+    """The smallest relative margin (in eps of the run's dtype) and the first near tie, of one run.
+
+    selected / margin / best: (tokens, heads) as Generation gives them.  A
+    head that found a single position (margin inf) has no runner-up and is
+    left out; an exact tie (margin 0 between two distinct positions cannot
+    happen: ties are averaged) shows as a tie count, not here.
+    """
+    if margin.numel() == 0:
+        return None, None
+    eps = torch.finfo(margin.dtype).eps
+    m, b = margin.double(), best.double()
+    scale = torch.maximum(b.abs(), (b - m).abs()).clamp_min(torch.finfo(torch.float64).tiny)
+    rel = torch.where(torch.isfinite(m), m / scale / eps, torch.inf)
+    finite = rel[torch.isfinite(rel)]
+    min_margin = float(finite.min()) if finite.numel() else None
+    near = (rel < tie_eps).nonzero()
+    if not len(near):
+        return min_margin, None
+    from reference_model.compiler.compiling import head_names
+
+    token, head = (int(x) for x in near[0])  # nonzero() is row-major: the earliest token first
+    names = head_names()
+    return min_margin, NearTie(token, token // vocab.GROUP, names[head] if head < len(names) else f"head {head}",
+                               int(selected[token, head]), float(rel[token, head]))
+
+
 def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="cpu", dtype="f64", backend="dense",
                    max_steps: int = DEFAULT_MAX_STEPS, variant: str = "") -> Invocation:
     """Execute one call on the compiled model; raise Trap / Exhaustion / StepLimit / Unsupported."""
@@ -69,26 +97,30 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     gen = model.generate([prompt.tokens], max_new_tokens=max_steps * vocab.GROUP + 2, stop_tokens=vocab.STOP_TOKENS,
                          backend=backend)
     tokens = gen.tokens[0]
-    run = decode_trace(prompt, tokens)
-    margins = gen.margin[0]
-    finite = margins[torch.isfinite(margins)]
-    min_margin = float(finite.min()) if finite.numel() else None
-    provenance = {"selected": gen.selected[0], "margin": margins}
+    min_margin, near_tie = attention_margins(gen.selected[0], gen.margin[0], gen.best[0])
+    try:
+        run = decode_trace(prompt, tokens)
+    except MalformedTrace as e:
+        err = MalformedOutput(f"malformed trace: {e}")
+        err.min_margin, err.near_tie = min_margin, near_tie
+        raise err from None
+    provenance = {"selected": gen.selected[0], "margin": gen.margin[0], "best": gen.best[0]}
     if run.outcome == "trap":
-        raise _with(Trap(run.message), run)
+        raise _with(Trap(run.message), run, min_margin, near_tie)
     if run.outcome == "exhaustion":
-        raise _with(Exhaustion(run.message), run)
+        raise _with(Exhaustion(run.message), run, min_margin, near_tie)
     if run.outcome == "incomplete":
-        raise _with(StepLimit(f"step limit {max_steps} reached"), run)
+        raise _with(StepLimit(f"step limit {max_steps} reached"), run, min_margin, near_tie)
     instance.globals.update(run.global_writes)
     return Invocation([Value("i32", r) for r in run.results], steps=len(run.records), tokens=len(tokens),
-                      trace=run.records, trace_hash=trace_hash(run.records), min_margin=min_margin,
+                      trace=run.records, trace_hash=trace_hash(run.records), min_margin=min_margin, near_tie=near_tie,
                       provenance=provenance, extra={"slots_executed": run.steps, "prompt_tokens": len(prompt.tokens)})
 
 
-def _with(outcome, run):
+def _with(outcome, run, min_margin, near_tie):
     outcome.trace = run.records
     outcome.steps = len(run.records)
+    outcome.min_margin, outcome.near_tie = min_margin, near_tie
     return outcome
 
 

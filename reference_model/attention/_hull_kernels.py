@@ -430,7 +430,7 @@ def _sparse_tree_sum(pos, m, T, vals, r, acc, z):
 
 @njit(cache=True)
 def _finish(r, M, R, ntie, sel, pos, m, T, vals, out_f, out_i, z):
-    """Write out (mean over the m maximising positions pos[:m], sorted), margin, selected, ties."""
+    """Write out (mean over the m maximising positions pos[:m], sorted), margin, best score, selected, ties."""
     dv = vals.shape[2]
     if m == 1:
         j = pos[0]
@@ -445,6 +445,7 @@ def _finish(r, M, R, ntie, sel, pos, m, T, vals, out_f, out_i, z):
         for d in range(dv):
             out_f[r, d] = acc[0, d] / cnt
     out_f[r, dv] = M - R
+    out_f[r, dv + 1] = M
     out_i[r, 0] = sel
     out_i[r, 1] = ntie
 

@@ -23,6 +23,7 @@ class Lookup(NamedTuple):
     selected: torch.Tensor  # (B, H) int64: the maximising position (the latest one if tied)
     ties: torch.Tensor  # (B, H) int64: how many positions share the maximum
     margin: torch.Tensor  # (B, H) best score minus the best score strictly below it (inf if none)
+    best: torch.Tensor  # (B, H) the best score (with margin: how near a tie was, relative to the scores)
 
 
 class KVCache(ABC):

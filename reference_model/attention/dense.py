@@ -55,4 +55,4 @@ class DenseCache(KVCache):
         selected = torch.where(hit, idx, -1).max(dim=-1).values
         below = torch.where(hit, torch.full_like(scores, -torch.inf), scores).max(dim=-1).values
         margin = best - below  # inf when every position ties
-        return Lookup(out, selected, ties, margin)
+        return Lookup(out, selected, ties, margin, best)

@@ -151,7 +151,7 @@ class HullCache(KVCache):
                 cap *= 2
             self._alloc(self.batch * self.heads, cap, (self._keys, self._vals, self._gxy, self._ist))
         R = self.batch * self.heads
-        out_f = np.empty((R, self.value_dim + 1), self._np)
+        out_f = np.empty((R, self.value_dim + 2), self._np)
         out_i = np.empty((R, 2), np.int64)
         self._aid, self._axy, fb = hk.step(self._keys, self._vals, self._gxy, self._ist, self._box, self._meta,
                                            self._aid, self._axy, nk, nv, queries, out_f, out_i, self._eps, self._eta)
@@ -163,9 +163,9 @@ class HullCache(KVCache):
             raise ValueError("look-up in an empty KV cache")
         out_f, out_i = self._run(self._as_rows(queries, 2))
         B, H, dv = self.batch, self.heads, self.value_dim
-        f = torch.from_numpy(out_f).view(B, H, dv + 1)
+        f = torch.from_numpy(out_f).view(B, H, dv + 2)
         i = torch.from_numpy(out_i).view(B, H, 2)
-        found = Lookup(f[..., :dv], i[..., 0], i[..., 1], f[..., dv])
+        found = Lookup(f[..., :dv], i[..., 0], i[..., 1], f[..., dv], f[..., dv + 1])
         if self.device.type != "cpu":
             found = Lookup(*(t.to(self.device) for t in found))
         return found

@@ -1,6 +1,8 @@
 """compile_machine(): the machine description becomes transformer weights, stage by stage."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from reference_model.compiler.graph_to_schedule import graph_to_schedule
@@ -17,6 +19,22 @@ def compile_machine(machine: MachineDescription | None = None):
     layout = schedule_to_layout(schedule)
     weights = layout_to_weights(layout)
     return weights_to_model_state(weights)
+
+
+@lru_cache(maxsize=None)
+def default_schedule():
+    """The schedule of the default machine (which layer holds which look-up heads and unit groups)."""
+    return graph_to_schedule(machine_to_graph(MachineDescription()))
+
+
+@lru_cache(maxsize=None)
+def head_names() -> tuple[str, ...]:
+    """A name per attention head, in the order the model concatenates them (layer by layer): ``L3.h1:mem.byte0``.
+
+    Head k of layer L is the k-th look-up scheduled in L (schedule_to_layout's order).
+    """
+    return tuple(f"L{layer}.h{k}:{node.name}" for layer, nodes in enumerate(default_schedule().lookups)
+                 for k, node in enumerate(nodes))
 
 
 def weights_to_model_state(w):
