@@ -30,7 +30,7 @@ from reference_model.errors import (
 )
 from reference_model.trace import first_divergence, trace_hash
 
-from .executors.base import Executor, Invocation, Session
+from .executors.base import Executor, Invocation, Session, classify_near_tie
 from .expected import Expected, UnsupportedValue, format_values, parse_arg
 from .wast import Command, Script
 
@@ -409,15 +409,11 @@ def with_near_tie(outcome: Outcome, attention) -> Outcome:
     pass, with the tie in its message: a latent risk the report lists.
     """
     tie = getattr(attention, "near_tie", None)
-    if tie is None:
+    div = outcome.divergence
+    status, message = classify_near_tie(outcome.status, outcome.message, tie, div.step if div is not None else None)
+    if (status, message) == (outcome.status, outcome.message):
         return outcome
-    if outcome.status == "pass":
-        return dataclasses.replace(outcome, message=f"{outcome.message}; latent {tie}".lstrip("; "))
-    if outcome.status in ("wrong_result", "wrong_trap", "trace_divergence"):
-        div = outcome.divergence
-        if div is None or tie.step <= div.step:
-            return dataclasses.replace(outcome, status="tie_break", message=f"{tie}; {outcome.message or outcome.status}")
-    return outcome
+    return dataclasses.replace(outcome, status=status, message=message)
 
 
 def _outcome_of_error(err: ExecutorOutcome) -> Outcome:

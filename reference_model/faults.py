@@ -11,11 +11,14 @@ with a description a reader of a results file understands.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
 import torch
+
+from reference_model.compiler import vocabulary as vocab
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,9 @@ class Fault:
     name: str
     description: str
     apply: Callable[[object, dict], dict]
+    expect: str = ""  # the status the suite must give a command the fault breaks (tests/test_faults.py)
+    dtype: torch.dtype | None = None  # run in this dtype instead of the config's
+    per_call: float | None = None  # apply only with this probability, drawn per invocation
 
 
 @lru_cache(maxsize=None)
@@ -64,13 +70,94 @@ def silence_units(group: str) -> Callable[[object, dict], dict]:
     return apply
 
 
+def _head(name: str) -> tuple[int, int, int]:
+    """(layer, head index in the layer, heads in the layer) of the look-up head named ``name`` (e.g. ``"mem.T0"``)."""
+    from reference_model.compiler.compiling import default_schedule
+
+    for layer, nodes in enumerate(default_schedule().lookups):
+        for k, node in enumerate(nodes):
+            if node.name == name:
+                return layer, k, len(nodes)
+    raise KeyError(f"no look-up head {name!r}")
+
+
+def _qk_column(name: str, part: str, component: int) -> tuple[str, int]:
+    """(state key, column) of a head's query or key component in its layer's fused w_qkv (see weights_to_model_state)."""
+    layer, h, heads = _head(name)
+    return f"attn.{layer}.w_qkv", (0 if part == "q" else 2 * heads) + 2 * h + component
+
+
+def _edit(state: dict, key: str, edit: Callable[[torch.Tensor], None]) -> dict:
+    state = dict(state)
+    w = state[key].clone()
+    edit(w)
+    state[key] = w
+    return state
+
+
+def drop_recency(config, state: dict) -> dict:
+    """Memory look-up keys are (2w, pos - T w^2): remove ``pos`` from every memory head's second key component.
+
+    pos is residual dimension 0 (pos_emb's t row).  Without it every write
+    to an address scores the same, so a read averages all of them instead
+    of taking the latest: an exact tie.
+    """
+    pos_dims = torch.nonzero(state["pos_emb"][1]).flatten().tolist()
+    for head in ("mem.T0", "mem.T1", "mem.T2", "mem.X"):
+        key, col = _qk_column(head, "k", 1)
+        state = _edit(state, key, lambda w, col=col: w.__setitem__((pos_dims, col), 0.0))
+    return state
+
+
+def perturb_query(config, state: dict) -> dict:
+    """Scale mem.T0's address query weights (query component 0, T * (address + 1)) by 1.25."""
+    key, col = _qk_column("mem.T0", "q", 0)
+    return _edit(state, key, lambda w: w[:, col].mul_(1.25))
+
+
+def swap_tokens(a: int, b: int) -> Callable[[object, dict], dict]:
+    """A fault that swaps two tokens' readout columns: the model writes ``b`` where it meant ``a`` and back."""
+
+    def apply(config, state: dict) -> dict:
+        state = dict(state)
+        for key in ("w_out", "b_out"):
+            w = state[key].clone()
+            w[..., [a, b]] = w[..., [b, a]]
+            state[key] = w
+        return state
+
+    return apply
+
+
+def _unchanged(config, state: dict) -> dict:
+    return state
+
+
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
         Fault("xor", "i32.xor's feed-forward units silenced: every i32.xor result is 0",
-              silence_units("i32.xor")),
+              silence_units("i32.xor"), expect="wrong_result"),
+        Fault("recency", "the recency term (position) removed from the memory heads' keys: every write to an "
+              "address ties with the others, reads average them", drop_recency, expect="tie_break"),
+        Fault("perturb", "one weight perturbed: mem.T0's address query scaled by 1.25, so the top-of-stack read "
+              "lands on a neighbouring address", perturb_query, expect="wrong_result"),
+        Fault("opname", "the readout of the opcode tokens i32.add and i32.sub swapped: the trace names the wrong "
+              "instruction while every value stays right", swap_tokens(vocab.op_token("i32.add"),
+                                                                       vocab.op_token("i32.sub")),
+              expect="trace_divergence"),
+        Fault("trap", "the readout of the traps 'integer divide by zero' and 'integer overflow' swapped",
+              swap_tokens(vocab.special("TRAP:divzero"), vocab.special("TRAP:overflow")), expect="wrong_trap"),
+        Fault("float16", "the model runs in float16 instead of the config's dtype: positions and addresses no longer "
+              "fit its 11-bit significand, look-ups tie", _unchanged, dtype=torch.float16, expect="tie_break"),
+        Fault("noise", "run-to-run nondeterminism: each invocation draws, unseeded, whether i32.xor's units are "
+              "silenced (a stand-in for a racy kernel)", silence_units("i32.xor"), per_call=0.5,
+              expect="nondeterministic"),
     )
 }
+
+# The noise fault's coin: unseeded, so repeats differ; a test may seed it.
+NOISE = random.Random()
 
 
 def fault_of_variant(variant: str) -> Fault | None:
@@ -82,15 +169,29 @@ def fault_of_variant(variant: str) -> Fault | None:
     return FAULTS[variant[len("fault_"):]]
 
 
-@lru_cache(maxsize=8)
 def faulty_model(device: str, dtype: str, name: str):
-    """The compiled model with FAULTS[name] applied, on a device and dtype (cached per process)."""
+    """The compiled model with FAULTS[name] applied, on a device and dtype.
+
+    A fault with ``per_call`` p applies with probability p, drawn anew on
+    every call (so every invocation), from the unseeded NOISE.
+    """
+    fault = FAULTS[name]
+    if fault.per_call is not None and NOISE.random() >= fault.per_call:
+        from reference_model.weights import compiled_model
+
+        return compiled_model(device, dtype)
+    return _faulty_model(device, dtype, name)
+
+
+@lru_cache(maxsize=8)
+def _faulty_model(device: str, dtype: str, name: str):
     from reference_model.transformer import Transformer
     from reference_model.weights import compiled_state
 
+    fault = FAULTS[name]
     config, state = compiled_state()
-    state = FAULTS[name].apply(config, state)
-    dt = {"f64": torch.float64, "f32": torch.float32}[dtype]
+    state = fault.apply(config, state)
+    dt = fault.dtype or {"f64": torch.float64, "f32": torch.float32}[dtype]
     model = Transformer(config).to(device=device, dtype=dt)
     model.load_state_dict(state, strict=True)
     return model.eval()

@@ -101,7 +101,7 @@ class Generation(NamedTuple):
 
     tokens: list  # list[list[int]]: new tokens, up to and including the first stop token
     selected: list  # list[Tensor (steps, heads)]: position each head selected, per new token
-    margin: list  # list[Tensor (steps, heads)]: best minus second-best score, per new token
+    margin: list  # list[Tensor (steps, heads)]: best minus runner-up score (0 for an exact tie), per new token
     best: list  # list[Tensor (steps, heads)]: the best score, per new token (margin / |best|: how near a tie)
     stopped: list  # list[bool]: whether the row emitted a stop token
 
@@ -196,7 +196,8 @@ class Transformer(nn.Module):
             out.append(token)
             if lookups:
                 sel.append(torch.cat([f.selected for f in lookups], dim=1))  # (B, heads)
-                mar.append(torch.cat([f.margin for f in lookups], dim=1))
+                # an exact tie (several positions share the best score, their values averaged) has margin 0
+                mar.append(torch.cat([torch.where(f.ties > 1, 0, f.margin) for f in lookups], dim=1))
                 top.append(torch.cat([f.best for f in lookups], dim=1))
             done |= torch.isin(token, stops)
             if (i + 1) % check_every == 0 and bool(done.all()):

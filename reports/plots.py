@@ -100,14 +100,14 @@ def margin_histogram(margins: pd.DataFrame, path: Path, *, threshold: float) -> 
         if ties:
             ax.bar(tie_x, ties, width=width * 1.5, color=color, alpha=0.8)
     ax.axvline(t, color="#a50026", linestyle="--", linewidth=1)
-    ax.text(t, 1.0, f" tie threshold {threshold:g}", color="#a50026", fontsize=7, va="top",
+    ax.text(t, 1.0, f" tie threshold {threshold:g} eps", color="#a50026", fontsize=7, va="top",
             transform=ax.get_xaxis_transform())
     if np.isneginf(values).any():
         ticks = [x for x in ax.get_xticks() if lo + 3 * width < x <= hi]
         ax.set_xticks([tie_x] + ticks, ["=0"] + [f"{x:g}" for x in ticks])
     ax.set_yscale("log")
     ax.set_ylim(top=ax.get_ylim()[1] * 30)  # headroom for the legend
-    ax.set_xlabel("log10(minimum attention margin per command)")
+    ax.set_xlabel("log10(minimum relative attention margin per command, in eps of the dtype)")
     ax.set_ylabel("commands")
     ax.legend(fontsize=8, frameon=False, loc="upper right")
     ax.grid(alpha=0.3)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.executors.base import TIE_EPS
+
 from .schema import STATUSES
 
 # The testsuite commit the pinned copy comes from: file:line links point there.
@@ -22,8 +24,11 @@ COMMAND = ["suite", "file", "line", "kind", "export", "args"]
 # Statuses that say an executor computed something other than the reference did.
 DIVERGENCE_STATUSES = ("trace_divergence", "config_divergence", "nondeterministic", "wrong_result", "wrong_trap")
 
-# Attention margins below this (as stored in min_margin) are near-ties.
-TIE_THRESHOLD = 1e-6
+# Attention margins below this are near-ties.  min_margin is the winning
+# score's lead over the runner-up relative to the scores' magnitude, in
+# units of the run's dtype eps (harness/executors/base.py), so one
+# threshold serves f32 and f64 alike.
+TIE_THRESHOLD = TIE_EPS
 
 _NO_CONFIG = {"", "default", "none", "<na>"}
 

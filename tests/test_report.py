@@ -29,7 +29,7 @@ SPECIAL = {
     ("cpu-f32-hull", "a.wast", 3): dict(status="trace_divergence", div_step=90, div_field="stack[0]",
                                         div_expected="i32:1", div_actual="i32:3"),
     ("cpu-f32-hull", "b.wast", 2): dict(status="tie_break", min_margin=0.0),
-    ("cpu-f32-hull", "b.wast", 3): dict(min_margin=1e-9),  # passes, but only just
+    ("cpu-f32-hull", "b.wast", 3): dict(min_margin=3.0),  # passes, but only just (3 eps)
     ("cpu-f64-hull", "b.wast", 5): dict(status="config_divergence", div_step=7, div_field="local[1]",
                                         div_expected="i32:0", div_actual="i32:1"),
     ("cpu-f64-dense", "seed-7", 2): dict(status="wrong_result", expected="i32:5", actual="i32:6"),
@@ -54,7 +54,7 @@ def synthetic_frame(run_id: str = "20260101-120000") -> pd.DataFrame:
                        args="i32:1", expected="i32:1", actual="i32:1", status="pass", message="",
                        executor="transformer", config=config, device=device, dtype=dtype, backend=backend,
                        batch=1, threads=1, repeat=0, steps=200, tokens=1000, wall_s=0.01, trace_hash="h",
-                       min_margin=0.5 if dtype == "f32" else 2.0, div_step=-1, div_field="", div_expected="",
+                       min_margin=500.0 if dtype == "f32" else 2e9, div_step=-1, div_field="", div_expected="",
                        div_actual="", versions="{}")
             row.update(SPECIAL.get((config, file, line), {}))
             rows.append(row)
@@ -132,11 +132,11 @@ def test_tie_breaks_threshold_and_margins(frame):
     t = sm.tie_breaks(frame)
     assert list(zip(t["where"], t["label"])) == [("b.wast:2", "cpu-f32-hull"), ("b.wast:3", "cpu-f32-hull"),
                                                    ("a.wast:9", "cpu-f64-dense")]
-    assert len(sm.tie_breaks(frame, threshold=1.0)) == 17 + 17 + 1  # every f32 margin (0.5) is now below
+    assert len(sm.tie_breaks(frame, threshold=1000.0)) == 17 + 17 + 1  # every f32 margin (500 eps) is now below
     m = sm.margins(frame)
     assert set(m["dtype"]) == {"f32", "f64"}
     assert np.isneginf(m["log10_margin"]).sum() == 1  # the exact tie, b.wast:2
-    assert m.loc[m["min_margin"] == 1e-9, "log10_margin"].iloc[0] == pytest.approx(-9)
+    assert m.loc[m["min_margin"] == 3.0, "log10_margin"].iloc[0] == pytest.approx(np.log10(3.0))
     assert len(m) == len(frame) - 1  # the NaN margin has no attention info
     oracle = frame.head(2).assign(executor="wasmtime", config="default", dtype="", min_margin=1.0)
     assert len(sm.margins(oracle)) == 0  # no dtype: not a transformer row

@@ -38,6 +38,26 @@ class NearTie:
 # A winning score this many machine epsilons (relative) or less above the runner-up is a near tie.
 TIE_EPS = 16.0
 
+# Statuses that say an executor computed something other than the oracle did.
+WRONG_STATUSES = ("wrong_result", "wrong_trap", "trace_divergence")
+
+
+def classify_near_tie(status: str, message: str, tie: NearTie | None, div_step: int | None = None) -> tuple[str, str]:
+    """(status, message) of a transformer row, given the first near tie of its run.
+
+    A wrong row whose run had a near tie at or before the first trace
+    divergence (when known) is a ``tie_break``: the head's choice was decided
+    by rounding.  A passing row keeps ``pass`` with the tie in its message (a
+    latent risk the report lists); other statuses are left alone.
+    """
+    if tie is None:
+        return status, message
+    if status == "pass":
+        return status, f"{message}; latent {tie}".lstrip("; ")
+    if status in WRONG_STATUSES and (div_step is None or div_step < 0 or tie.step <= div_step):
+        return "tie_break", f"{tie}; {message or status}"
+    return status, message
+
 
 @dataclass
 class Invocation:

@@ -14,6 +14,7 @@ import torch
 import wasmtime
 
 from reference_model.compiler import vocabulary as vocab
+from reference_model.determinism import pinned, settings
 from reference_model.errors import Exhaustion, MalformedOutput, ModuleRejected, StepLimit, Trap, Unsupported
 from reference_model.program.binary import decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
@@ -39,13 +40,18 @@ def _config(config: str) -> dict:
         c = parse_config(config)
     except ConfigError as e:
         raise ValueError(str(e)) from None
-    if c["variant"]:
+    c["tf32"], c["fault"] = False, ""
+    for part in filter(None, c["variant"].split("-")):
+        if part == "tf32":  # float32 matmuls on TF32 tensor cores (CUDA): shows what TF32 does
+            c["tf32"] = True
+            continue
         from reference_model.faults import fault_of_variant
 
         try:
-            fault_of_variant(c["variant"])  # fault_<name>: a planted weight fault (negative control)
+            fault_of_variant(part)  # fault_<name>: a planted weight fault (negative control)
         except KeyError as e:
-            raise ValueError(f"{e.args[0]} in {config!r}") from None
+            raise ValueError(f"{e.args[0]} (or tf32) in {config!r}") from None
+        c["fault"] = part
     return c
 
 
@@ -55,8 +61,8 @@ def attention_margins(selected: torch.Tensor, margin: torch.Tensor, best: torch.
 
     selected / margin / best: (tokens, heads) as Generation gives them.  A
     head that found a single position (margin inf) has no runner-up and is
-    left out; an exact tie (margin 0 between two distinct positions cannot
-    happen: ties are averaged) shows as a tie count, not here.
+    left out; an exact tie (several positions share the best score and their
+    values were averaged) has margin 0: the nearest tie there is.
     """
     if margin.numel() == 0:
         return None, None
@@ -64,6 +70,7 @@ def attention_margins(selected: torch.Tensor, margin: torch.Tensor, best: torch.
     m, b = margin.double(), best.double()
     scale = torch.maximum(b.abs(), (b - m).abs()).clamp_min(torch.finfo(torch.float64).tiny)
     rel = torch.where(torch.isfinite(m), m / scale / eps, torch.inf)
+    rel = torch.where(torch.isnan(m) | torch.isnan(b), 0.0, rel)  # NaN scores (overflow) separate nothing: a tie
     finite = rel[torch.isfinite(rel)]
     min_margin = float(finite.min()) if finite.numel() else None
     near = (rel < tie_eps).nonzero()
@@ -78,7 +85,7 @@ def attention_margins(selected: torch.Tensor, margin: torch.Tensor, best: torch.
 
 
 def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="cpu", dtype="f64", backend="dense",
-                   max_steps: int = DEFAULT_MAX_STEPS, variant: str = "") -> Invocation:
+                   max_steps: int = DEFAULT_MAX_STEPS, fault: str = "", tf32: bool = False) -> Invocation:
     """Execute one call on the compiled model; raise Trap / Exhaustion / StepLimit / Unsupported."""
     from reference_model.weights import compiled_model
 
@@ -88,14 +95,15 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
             raise Unsupported(a.type)
         bits.append(a.bits)
     prompt = encode_invocation(instance.module, func, bits, instance.globals)
-    if variant:
+    if fault:
         from reference_model.faults import faulty_model
 
-        model = faulty_model(device, dtype, variant.removeprefix("fault_"))
+        model = faulty_model(device, dtype, fault.removeprefix("fault_"))
     else:
         model = compiled_model(device, dtype)
-    gen = model.generate([prompt.tokens], max_new_tokens=max_steps * vocab.GROUP + 2, stop_tokens=vocab.STOP_TOKENS,
-                         backend=backend)
+    with pinned(tf32=tf32):
+        gen = model.generate([prompt.tokens], max_new_tokens=max_steps * vocab.GROUP + 2,
+                             stop_tokens=vocab.STOP_TOKENS, backend=backend)
     tokens = gen.tokens[0]
     min_margin, near_tie = attention_margins(gen.selected[0], gen.margin[0], gen.best[0])
     try:
@@ -185,13 +193,14 @@ class TransformerExecutor(Executor):
         c = _config(config)
         self.config = config
         self.options = {"device": c["device"], "dtype": c["dtype"], "backend": c["backend"], "max_steps": max_steps,
-                        "variant": c["variant"]}
+                        "fault": c["fault"], "tf32": c["tf32"]}
 
     def open_session(self) -> Session:
         return TransformerSession(self.options)
 
     def versions(self) -> dict:
-        return {"torch": torch.__version__, "machine": "i32-core-1"}
+        with pinned(tf32=self.options["tf32"]):
+            return {"torch": torch.__version__, "machine": "i32-core-1", **settings()}
 
 
 def invoke_module(wasm: bytes, export: str, args: list, config: str = "cpu-f64-dense") -> Invocation:

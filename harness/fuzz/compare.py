@@ -35,11 +35,11 @@ from typing import Any
 import wasmtime
 
 from harness.runner import text_matches
-from reference_model.errors import Exhaustion, ExecutorOutcome, StepLimit, Trap, Unsupported
+from reference_model.errors import Exhaustion, ExecutorOutcome, MalformedOutput, StepLimit, Trap, Unsupported
 from reference_model.trace import first_divergence
 from reference_model.values import Value, is_nan
 
-from ..executors.base import Executor, Invocation, Session
+from ..executors.base import Executor, Invocation, Session, classify_near_tie
 from .case import Call, FuzzCase
 
 # Trap kinds in the spec's wording, most specific first; a message belongs
@@ -59,7 +59,7 @@ EXTRA_WORDS = {
     "integer division by zero": "integer divide by zero",
 }
 
-FAILURES = ("wrong_result", "wrong_trap", "trace_divergence", "harness_error")
+FAILURES = ("wrong_result", "wrong_trap", "trace_divergence", "tie_break", "harness_error")
 
 
 def trap_kind(message: str) -> str:
@@ -77,12 +77,13 @@ def trap_kind(message: str) -> str:
 class Observed:
     """What one executor did with one call (or with instantiation)."""
 
-    kind: str  # "return", "trap", "inconclusive", "unsupported", "error"
+    kind: str  # "return", "trap", "inconclusive", "unsupported", "malformed" (no trace came out), "error"
     values: list[Value] = field(default_factory=list)
     message: str = ""
     invocation: Invocation | None = None
     trace: list | None = None  # the trace, for returns and for traps that carry one
     wall: float = 0.0  # seconds the executor took
+    attention: Any = None  # what carries min_margin / near_tie (an Invocation or the executor's outcome)
 
     def text(self) -> str:
         if self.kind == "return":
@@ -119,17 +120,26 @@ def _observe(action) -> tuple[Observed, Any]:
     except (Exhaustion, StepLimit) as e:
         return Observed("inconclusive", message=f"{type(e).__name__}: {e.message}", wall=time.perf_counter() - t0), None
     except Trap as e:
-        return Observed("trap", message=e.message, trace=e.trace, wall=time.perf_counter() - t0), None
+        return Observed("trap", message=e.message, trace=e.trace, wall=time.perf_counter() - t0, attention=e), None
+    except MalformedOutput as e:  # the model's output stopped being a trace: it left the reference
+        return Observed("malformed", message=e.message, wall=time.perf_counter() - t0, attention=e), None
     except ExecutorOutcome as e:
-        return Observed("error", message=f"{type(e).__name__}: {e.message}", wall=time.perf_counter() - t0), None
+        return Observed("error", message=f"{type(e).__name__}: {e.message}", wall=time.perf_counter() - t0,
+                        attention=e), None
     except Exception as e:  # noqa: BLE001 - the executor broke: a harness_error row
         tb = traceback.extract_tb(e.__traceback__)
         where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
         return Observed("error", message=f"{type(e).__name__}: {e}{where}"[:500], wall=time.perf_counter() - t0), None
     wall = time.perf_counter() - t0
     if isinstance(result, Invocation):
-        return Observed("return", values=list(result.values), invocation=result, trace=result.trace, wall=wall), result
+        return Observed("return", values=list(result.values), invocation=result, trace=result.trace, wall=wall,
+                        attention=result), result
     return Observed("return", message="instantiated", wall=wall), result
+
+
+def _min_margin(attention) -> float:
+    m = getattr(attention, "min_margin", None)
+    return float("nan") if m is None else float(m)
 
 
 def verdict(oracle: Observed, actual: Observed) -> tuple[str, str]:
@@ -142,6 +152,8 @@ def verdict(oracle: Observed, actual: Observed) -> tuple[str, str]:
         side = "wasmtime" if oracle.kind == "inconclusive" else "executor"
         message = oracle.message if oracle.kind == "inconclusive" else actual.message
         return "step_limit", f"inconclusive({side}: {message})"
+    if actual.kind == "malformed":
+        return "trace_divergence", actual.message
     if actual.kind == "error":
         return "harness_error", actual.message
     if oracle.kind == "error":
@@ -265,6 +277,8 @@ class Differential:
                         div = first_divergence(obs[trace_k].trace, obs[k].trace)
                         if div is not None:
                             status, message = "trace_divergence", f"first divergence at step {div.step} ({div.field})"
+                    status, message = classify_near_tie(status, message, getattr(obs[k].attention, "near_tie", None),
+                                                        div.step if div is not None else None)
                     kind = {"trap": "assert_trap", "inconclusive": "assert_exhaustion"}.get(obs[0].kind, "assert_return")
                     rows.append(self._row(j, case, n, kind, call, obs[0], obs[k], status, message, div))
                     done[j] = status != "pass"
@@ -322,7 +336,7 @@ class Differential:
             tokens=inv.tokens if inv is not None and inv.tokens is not None else -1,
             wall_s=actual.wall,
             trace_hash=(inv.trace_hash or "") if inv is not None else "",
-            min_margin=inv.min_margin if inv is not None and inv.min_margin is not None else float("nan"),
+            min_margin=_min_margin(actual.attention),
             div_step=div.step if div else -1, div_field=div.field if div else "",
             div_expected=div.expected[:200] if div else "", div_actual=div.actual[:200] if div else "",
         )
