@@ -83,6 +83,9 @@ def discover(selection: tuple[str, ...], testsuite: str | None) -> list[tuple[Pa
 @click.option("--executor", default="wasmtime", show_default=True, help="wasmtime, reference or transformer.")
 @click.option("--config", "configs", multiple=True, help="Executor config, e.g. cpu-f64-dense (transformer); repeat or comma-separate for a matrix.")
 @click.option("--repeat", type=int, default=1, show_default=True, help="Run every script this many times (nondeterminism check).")
+@click.option("--batch", "batches", default="1", show_default=True,
+              help="Batch sizes, comma-separated (transformer), e.g. 1,4: at N > 1 every invocation runs as a needle at a "
+                   "random position among N - 1 other prompts; traces that differ from batch 1 are batch variance.")
 @click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: CPU count).")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch threads per worker.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None, help="Results folder (default: results/<timestamp>).")
@@ -90,18 +93,19 @@ def discover(selection: tuple[str, ...], testsuite: str | None) -> list[tuple[Pa
 @click.option("--trace-dir", type=click.Path(file_okay=False), default=None, help="Write each traced command's trace here (parquet).")
 @click.option("--no-oracle", is_flag=True, help="Do not compare traces with the reference interpreter.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-file table.")
-def run(scripts, testsuite, executor, configs, repeat, jobs, threads, out, expectations_dir, trace_dir, no_oracle, quiet):
+def run(scripts, testsuite, executor, configs, repeat, batches, jobs, threads, out, expectations_dir, trace_dir, no_oracle,
+        quiet):
     """Run .wast scripts through an executor; write results and print a summary.
 
     SCRIPTS are file paths, names (i32, i32.wast) or globs (memory_*) relative
     to the corpus root; none means every top-level script.  Several configs
     and repeats make a matrix: commands whose repeats disagree are marked
-    nondeterministic, and traces that differ from the f64 config's are
-    marked config_divergence.
+    nondeterministic, and traces that differ from the f64 config's, or from
+    the same config at batch 1, are marked config_divergence.
     """
     import pandas as pd
 
-    from .detect import mark_config_divergence, mark_nondeterministic
+    from .detect import mark_batch_variance, mark_config_divergence, mark_nondeterministic
     from .executors import EXECUTORS
     from .expectations import ExpectationsError, load_expectations
     from .run import RunSpec, default_jobs
@@ -113,6 +117,14 @@ def run(scripts, testsuite, executor, configs, repeat, jobs, threads, out, expec
     configs = _check_configs(executor, configs)
     if repeat < 1:
         raise _fail("--repeat must be at least 1")
+    try:
+        batch_sizes = list(dict.fromkeys(int(b) for b in batches.split(",") if b.strip()))
+    except ValueError:
+        raise _fail(f"--batch takes comma-separated batch sizes, e.g. 1,4 (got {batches!r})") from None
+    if not batch_sizes or min(batch_sizes) < 1:
+        raise _fail(f"--batch sizes must be at least 1 (got {batches!r})")
+    if executor != "transformer" and batch_sizes != [1]:
+        raise _fail(f"--batch applies to the transformer executor only (got --executor {executor})")
     try:
         expectations = load_expectations(Path(expectations_dir), executor)
     except ExpectationsError as e:
@@ -137,44 +149,45 @@ def run(scripts, testsuite, executor, configs, repeat, jobs, threads, out, expec
                                                       "skipped": "no CUDA", "commands": 0}, indent=2))
         click.echo(f"no config to run; results: {out_dir / 'results.parquet'} (empty)")
         return
-    for config in configs:
-        for r in range(repeat):
-            spec = RunSpec(
-                executor=executor,
-                config=config,
-                oracle="reference" if executor == "transformer" and not no_oracle else None,
-                trace_dir=trace_dir,
-                suite="testsuite" if testsuite else "conformance",
-                run_id=stamp,
-                repeat=r,
-                threads=threads,
-                log_path=str(out_dir / "workers.log"),
-            )
-            sub = out_dir / (f"{config or 'default'}-r{r}" if len(configs) * repeat > 1 else "")
-            result = _run_with_progress(loaded, spec, sub, jobs or default_jobs(), quiet)
-            frames.append(result.frame)
-            seconds += result.seconds
-            if result.interrupted:
-                interrupted = True
-                break
-        if interrupted:
+    matrix = [(c, b, r) for c in configs for b in batch_sizes for r in range(repeat)]
+    for config, batch, r in matrix:
+        spec = RunSpec(
+            executor=executor,
+            config=config,
+            oracle="reference" if executor == "transformer" and not no_oracle else None,
+            trace_dir=trace_dir,
+            suite="testsuite" if testsuite else "conformance",
+            run_id=stamp,
+            repeat=r,
+            batch=batch,
+            threads=threads,
+            log_path=str(out_dir / "workers.log"),
+        )
+        name = f"{config or 'default'}{f'-b{batch}' if len(batch_sizes) > 1 else ''}-r{r}"
+        sub = out_dir / (name if len(matrix) > 1 else "")
+        result = _run_with_progress(loaded, spec, sub, jobs or default_jobs(), quiet)
+        frames.append(result.frame)
+        seconds += result.seconds
+        if result.interrupted:
+            interrupted = True
             break
     frame = pd.concat(frames, ignore_index=True)
-    frame = mark_config_divergence(mark_nondeterministic(frame))
+    frame = mark_batch_variance(mark_config_divergence(mark_nondeterministic(frame)))
     frame = expectations.apply(frame)
     frame.to_parquet(out_dir / "results.parquet", index=False)
     meta = {
-        "run_id": stamp, "executor": executor, "configs": list(configs), "repeat": repeat, "scripts": len(loaded),
+        "run_id": stamp, "executor": executor, "configs": list(configs), "repeat": repeat, "batch": batch_sizes,
+        "scripts": len(loaded),
         "commands": int(len(frame)), "passed": int((frame["status"] == "pass").sum()),
         "unexpected": int(frame["unexpected"].sum()), "seconds": round(seconds, 2),
         "interrupted": interrupted, "testsuite": str(Path(testsuite).resolve()) if testsuite else None,
         "argv": sys.argv[1:],
     }
     (out_dir / "run.json").write_text(json.dumps(meta, indent=2))
-    for config, part in frame.groupby("config", sort=False):
-        if len(configs) > 1:
-            click.echo(f"== {executor} {config}")
-        print_summary(part, per_file=not quiet, seconds=None if len(configs) > 1 else seconds)
+    for (config, batch), part in frame.groupby(["config", "batch"], sort=False):
+        if len(configs) > 1 or len(batch_sizes) > 1:
+            click.echo(f"== {executor} {config}" + (f" batch {batch}" if len(batch_sizes) > 1 else ""))
+        print_summary(part, per_file=not quiet, seconds=None if len(configs) * len(batch_sizes) > 1 else seconds)
     click.echo(f"results: {out_dir / 'results.parquet'}")
     if interrupted:
         click.echo("interrupted: the results hold the scripts that finished", err=True)

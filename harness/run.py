@@ -80,7 +80,10 @@ def _worker(spec: RunSpec, conn) -> None:
     from .executors import make_executor
     from .runner import ScriptRunner
 
-    executor = make_executor(spec.executor, spec.config, **spec.options)
+    options = dict(spec.options)
+    if spec.batch > 1:  # only the transformer batches (the CLI refuses --batch for the others)
+        options["batch"] = spec.batch
+    executor = make_executor(spec.executor, spec.config, **options)
     oracle = make_executor(spec.oracle) if spec.oracle else None
     base = base_row(spec, executor)
     sink = _trace_sink(spec, executor) if spec.trace_dir else None

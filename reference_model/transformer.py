@@ -25,6 +25,8 @@ from typing import Iterable, NamedTuple
 import torch
 from torch import nn
 
+from reference_model.attention.tied_mean import tied_mean
+
 BACKENDS = {"dense": "reference_model.attention.dense:DenseCache", "hull": "reference_model.attention.hull:HullCache"}
 
 
@@ -96,6 +98,31 @@ class GatedFeedForward(nn.Module):
         return x + (torch.relu(pre) * gate) @ self.w_out
 
 
+def _prompt_lookup(hit: torch.Tensor, values: torch.Tensor, first: int) -> torch.Tensor:
+    """tied_mean of each query row of ``hit`` (B, H, C, P) over ``values`` (B, H, P, Dv), without a (C, P, Dv) tensor.
+
+    Query c sits at position first + c and sees positions 0..first + c (the
+    rest of its row is masked out).  A lone maximising position comes out
+    as tied_mean has it, ``v + 0.0`` (``v`` at position 0, where it is the
+    only one); rows with tied positions go through tied_mean itself.  Over
+    the P columns instead of first + c + 1 the pairwise sum only adds +0.0
+    subtrees, which changes nothing but the sign of a zero sum.
+    """
+    B, H, C, P = hit.shape
+    idx = torch.arange(P, device=hit.device)
+    sel = torch.where(hit, idx, -1).max(dim=-1).values  # (B, H, C)
+    out = values.gather(2, sel.unsqueeze(-1).expand(-1, -1, -1, values.shape[-1]))  # (B, H, C, Dv)
+    if first == 0:
+        out = torch.cat([out[:, :, :1], out[:, :, 1:] + 0.0], dim=2)
+    else:
+        out = out + 0.0
+    tied = hit.sum(dim=-1) > 1
+    if bool(tied.any()):
+        b, h, c = tied.nonzero(as_tuple=True)
+        out[b, h, c] = tied_mean(hit[b, h, c], values[b, h])
+    return out
+
+
 class Generation(NamedTuple):
     """What generate() returns, per batch row."""
 
@@ -139,6 +166,36 @@ class Transformer(nn.Module):
             if ffn is not None:
                 x = ffn(x)
         return x @ self.w_out + self.b_out, lookups
+
+    def prefill(self, tokens: torch.Tensor, positions: torch.Tensor, caches: list, chunk: int = 64) -> None:
+        """Put a whole prompt (B, P) into the caches in one pass per layer.
+
+        The same keys and values as P calls of step(): each layer projects
+        all P positions, extends its cache with them, and the positions'
+        outputs (needed by the next layer) are causal hard-max look-ups with
+        the scores, ties and tied-value sums computed as the caches compute
+        them (``q0*k0 + q1*k1``, ``tied_mean``), ``chunk`` queries at a time.
+        """
+        x = self.embed(tokens, positions)  # (B, P, D)
+        P = tokens.shape[1]
+        for attn, ffn, cache in zip(self.attn, self.ffn, caches):
+            if attn is not None:
+                q, k, v = attn.project(x)  # (B, P, H, 2) (B, P, H, 2) (B, P, H, Dv)
+                cache.extend(k.transpose(0, 1), v.transpose(0, 1))
+                kt, vt = k.transpose(1, 2), v.transpose(1, 2)  # (B, H, P, 2) (B, H, P, Dv)
+                outs = []
+                for lo in range(0, P, chunk):
+                    hi = min(lo + chunk, P)
+                    qc = q[:, lo:hi].transpose(1, 2)  # (B, H, C, 2)
+                    s = qc[..., 0:1] * kt[..., 0].unsqueeze(-2) + qc[..., 1:2] * kt[..., 1].unsqueeze(-2)  # (B, H, C, P)
+                    later = torch.arange(P, device=x.device) > torch.arange(lo, hi, device=x.device).unsqueeze(-1)
+                    s = s.masked_fill(later, -torch.inf)
+                    hit = s == s.max(dim=-1, keepdim=True).values
+                    outs.append(_prompt_lookup(hit, vt, lo))  # (B, H, C, Dv)
+                out = torch.cat(outs, dim=2).transpose(1, 2)  # (B, P, H, Dv)
+                x = x + out.flatten(2) @ attn.w_o
+            if ffn is not None:
+                x = ffn(x)
 
     # -- plain path: whole sequences, explicit causal hard-max ---------------
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
@@ -185,8 +242,9 @@ class Transformer(nn.Module):
         offset = torch.tensor(pad, device=dev)
         stops = torch.tensor(sorted(set(stop_tokens)), device=dev)
         caches = self.new_caches(B, backend)
-        for t in range(width - 1):  # prefill: the prompt's own outputs are not needed
-            self.step(grid[:, t], t - offset, caches)
+        if width > 1:  # prefill: the prompt's own outputs are not needed
+            steps = torch.arange(width - 1, device=dev)
+            self.prefill(grid[:, : width - 1], steps - offset.unsqueeze(-1), caches)
         token = grid[:, width - 1]
         out, sel, mar, top = [], [], [], []
         done = torch.zeros(B, dtype=torch.bool, device=dev)

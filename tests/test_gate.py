@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.detect import mark_config_divergence, mark_nondeterministic
+from harness.detect import mark_batch_variance, mark_config_divergence, mark_nondeterministic
 from harness.expectations import load_expectations, update_expectations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +82,21 @@ def test_configs_that_disagree_are_config_divergence():
     out = mark_config_divergence(df)
     assert out["status"].tolist() == ["pass", "config_divergence", "pass"]
     assert "cpu-f64-dense" in out["message"][1]
+
+
+def test_a_needle_whose_trace_changes_in_a_batch_is_batch_variance():
+    df = _rows(batch=[1, 4, 8, 1, 4], line=[1, 1, 1, 2, 2], trace_hash=["h", "h", "x", "g", ""],
+               status=["pass", "pass", "pass", "pass", "wrong_result"], message=["", "", "", "", "got 3"])
+    out = mark_batch_variance(df)
+    assert out["status"].tolist() == ["pass", "pass", "config_divergence", "pass", "wrong_result"]
+    assert "batch variance: the trace at batch 8 differs from batch 1" in out["message"][2]
+    assert out["message"][4] == "batch variance (passes at batch 1): got 3"  # the specific status stays
+    assert mark_batch_variance(df.assign(batch=1))["status"].tolist() == df["status"].tolist()
+
+
+def test_repeats_at_different_batch_sizes_are_not_compared_as_repeats():
+    df = _rows(repeat=[0, 1, 0, 1], batch=[1, 1, 4, 4], trace_hash=["h", "h", "x", "x"])
+    assert mark_nondeterministic(df)["status"].tolist() == ["pass"] * 4
 
 
 def test_expectations_update_round_trips(tmp_path):

@@ -13,7 +13,7 @@ from harness.executors.reference import ReferenceExecutor
 from harness.executors.transformer import TransformerExecutor
 from reference_model.errors import ExecutorOutcome, Unsupported
 from reference_model.values import i32
-from transformer_cases import CASES, CONTROL
+from transformer_cases import CASES, CONTROL, MATH
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,9 @@ def test_transformer_module_imports_nothing_wasm_specific():
     tree = ast.parse((ROOT / "reference_model/transformer.py").read_text())
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert names <= {"__future__", "importlib", "dataclasses", "typing", "torch"}, names
+    # the attention package's tied-value sum is shared with the caches (it knows nothing of wasm either)
+    assert names <= {"__future__", "importlib", "dataclasses", "typing", "torch",
+                     "reference_model.attention.tied_mean"}, names
 
 
 def test_plain_forward_agrees_with_cached_decoding():
@@ -101,3 +103,28 @@ print(trace_hash(decode_trace(p, g.tokens[0]).records))
     s = ReferenceExecutor().open_session()
     inv = s.invoke(s.instantiate(wasmtime.wat2wasm(CONTROL)), "fac", [i32(4)])
     assert out == inv.trace_hash
+
+
+@pytest.mark.parametrize("config", ["cpu-f64-dense", pytest.param("cpu-f32-hull", marks=pytest.mark.slow)])
+def test_a_needle_gives_its_batch_1_trace_in_any_batch(config):
+    """Batch invariance: each call, run at a random position among earlier calls' prompts, keeps its trace."""
+    calls = [("arith", [123456789, 987654]), ("div_s", [7, 0]), ("cmp", [-5, 7]), ("rem_u", [9, 4])]
+    wasm = wasmtime.wat2wasm(MATH)
+    seen = {}
+    for batch in (1, 5):
+        session = TransformerExecutor(config, batch=batch).open_session()
+        inst = session.instantiate(wasm)
+        got, where = [], []
+        for export, args in calls:
+            try:
+                inv = session.invoke(inst, export, [i32(a) for a in args])
+                got.append(inv.trace_hash)
+                where.append(inv.extra["needle_position"])
+                assert inv.extra["batch"] == batch
+            except ExecutorOutcome as e:
+                got.append(type(e).__name__ + str(len(e.trace or [])))
+        seen[batch] = got
+        if batch > 1:
+            assert len(set(where)) > 1  # the needle moved around the batch
+            assert len(session.haystack) == len(calls)  # every call stopped (halt or trap): all fill later batches
+    assert seen[5] == seen[1]

@@ -10,6 +10,8 @@ token history), or the module's initial values if never written.
 """
 from __future__ import annotations
 
+import random
+
 import torch
 import wasmtime
 
@@ -27,6 +29,8 @@ from .base import TIE_EPS, Executor, Invocation, NearTie, Session
 
 SPECTEST_GLOBALS = {"global_i32": 666}
 DEFAULT_MAX_STEPS = 20000
+HAYSTACK = 8  # earlier prompts kept to fill batches around a needle
+NEEDLE_SEED = 3
 
 
 class ModuleInstance:
@@ -85,8 +89,16 @@ def attention_margins(selected: torch.Tensor, margin: torch.Tensor, best: torch.
 
 
 def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="cpu", dtype="f64", backend="dense",
-                   max_steps: int = DEFAULT_MAX_STEPS, fault: str = "", tf32: bool = False) -> Invocation:
-    """Execute one call on the compiled model; raise Trap / Exhaustion / StepLimit / Unsupported."""
+                   max_steps: int = DEFAULT_MAX_STEPS, fault: str = "", tf32: bool = False, batch: int = 1,
+                   haystack: list | None = None, rng: random.Random | None = None) -> Invocation:
+    """Execute one call on the compiled model; raise Trap / Exhaustion / StepLimit / Unsupported.
+
+    With ``batch`` > 1 the call is a *needle*: its prompt goes at a random
+    position (``rng``) of a left-padded batch whose other rows are the
+    ``haystack`` prompts (earlier calls of the session, cycled; copies of
+    the needle when there are none).  Only the needle's row is decoded, so
+    a batch-invariant model gives the same trace at every batch size.
+    """
     from reference_model.weights import compiled_model
 
     bits = []
@@ -101,18 +113,27 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         model = faulty_model(device, dtype, fault.removeprefix("fault_"))
     else:
         model = compiled_model(device, dtype)
+    prompts, row = [prompt.tokens], 0
+    if batch > 1:
+        pool = haystack or [prompt.tokens]
+        others = [pool[k % len(pool)] for k in range(batch - 1)]
+        row = (rng or random).randrange(batch)
+        prompts = others[:row] + [prompt.tokens] + others[row:]
     with pinned(tf32=tf32):
-        gen = model.generate([prompt.tokens], max_new_tokens=max_steps * vocab.GROUP + 2,
+        gen = model.generate(prompts, max_new_tokens=max_steps * vocab.GROUP + 2,
                              stop_tokens=vocab.STOP_TOKENS, backend=backend)
-    tokens = gen.tokens[0]
-    min_margin, near_tie = attention_margins(gen.selected[0], gen.margin[0], gen.best[0])
+    tokens = gen.tokens[row]
+    min_margin, near_tie = attention_margins(gen.selected[row], gen.margin[row], gen.best[row])
+    if haystack is not None and gen.stopped[row]:  # a prompt that halts joins the haystack for later needles
+        haystack.append(prompt.tokens)
+        del haystack[:-HAYSTACK]
     try:
         run = decode_trace(prompt, tokens)
     except MalformedTrace as e:
         err = MalformedOutput(f"malformed trace: {e}")
         err.min_margin, err.near_tie = min_margin, near_tie
         raise err from None
-    provenance = {"selected": gen.selected[0], "margin": gen.margin[0], "best": gen.best[0]}
+    provenance = {"selected": gen.selected[row], "margin": gen.margin[row], "best": gen.best[row]}
     if run.outcome == "trap":
         raise _with(Trap(run.message), run, min_margin, near_tie)
     if run.outcome == "exhaustion":
@@ -122,7 +143,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     instance.globals.update(run.global_writes)
     return Invocation([Value("i32", r) for r in run.results], steps=len(run.records), tokens=len(tokens),
                       trace=run.records, trace_hash=trace_hash(run.records), min_margin=min_margin, near_tie=near_tie,
-                      provenance=provenance, extra={"slots_executed": run.steps, "prompt_tokens": len(prompt.tokens)})
+                      provenance=provenance, extra={"slots_executed": run.steps, "prompt_tokens": len(prompt.tokens),
+                             "needle_position": row, "batch": len(prompts)})
 
 
 def _with(outcome, run, min_margin, near_tie):
@@ -137,6 +159,10 @@ class TransformerSession(Session):
         self.options = options
         self.engine = wasmtime.Engine()
         self.registered: dict = {}
+        # batch > 1: earlier prompts fill the batch around each needle, at positions drawn from a
+        # generator seeded per session, so a rerun puts every needle where it was before
+        self.haystack: list[list[int]] = []
+        self.rng = random.Random(NEEDLE_SEED)
 
     def validate(self, wasm: bytes) -> None:
         try:
@@ -172,7 +198,7 @@ class TransformerSession(Session):
         kind, idx = instance.module.exports.get(field, (None, None))
         if kind != 0:
             raise Unsupported(f"export {field!r} is not a function")
-        return run_invocation(instance, idx, args, **self.options)
+        return run_invocation(instance, idx, args, haystack=self.haystack, rng=self.rng, **self.options)
 
     def get(self, instance, field: str) -> Value:
         kind, idx = instance.module.exports.get(field, (None, None))
@@ -189,11 +215,14 @@ class TransformerExecutor(Executor):
     name = "transformer"
     traces = True
 
-    def __init__(self, config: str = "cpu-f64-dense", *, max_steps: int = DEFAULT_MAX_STEPS, **_ignored):
+    def __init__(self, config: str = "cpu-f64-dense", *, max_steps: int = DEFAULT_MAX_STEPS, batch: int = 1,
+                 **_ignored):
         c = _config(config)
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1 (got {batch})")
         self.config = config
         self.options = {"device": c["device"], "dtype": c["dtype"], "backend": c["backend"], "max_steps": max_steps,
-                        "fault": c["fault"], "tf32": c["tf32"]}
+                        "fault": c["fault"], "tf32": c["tf32"], "batch": batch}
 
     def open_session(self) -> Session:
         return TransformerSession(self.options)

@@ -37,6 +37,11 @@ class KVCache(ABC):
     def append(self, keys: torch.Tensor, values: torch.Tensor) -> None:
         """Add one position: keys (B, H, 2), values (B, H, Dv)."""
 
+    def extend(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Add P positions at once (a prompt): keys (P, B, H, 2), values (P, B, H, Dv)."""
+        for k, v in zip(keys, values):
+            self.append(k, v)
+
     @abstractmethod
     def lookup(self, queries: torch.Tensor) -> Lookup:
         """Hard-max attention of queries (B, H, 2) over every cached position."""

@@ -42,6 +42,13 @@ class DenseCache(KVCache):
         self._v[:, :, self._n] = values  # (B, H, Dv)
         self._n += 1
 
+    def extend(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        P = keys.shape[0]
+        self._grow(self._n + P)
+        self._k[:, :, self._n : self._n + P] = keys.permute(1, 2, 0, 3)  # (B, H, P, 2)
+        self._v[:, :, self._n : self._n + P] = values.permute(1, 2, 0, 3)
+        self._n += P
+
     def lookup(self, queries: torch.Tensor) -> Lookup:
         n = self._n
         k = self._k[:, :, :n]  # (B, H, T, 2)
