@@ -479,7 +479,7 @@ def report(results, out, history_path, append_history, tie_threshold):
 @click.option("--max-findings", type=int, default=None, help="Stop after this many distinct failures.")
 @click.option("--max-steps", type=int, default=None, help="Transformer step limit per call (default: the executor's; 400000 for --generator loops).")
 @click.option("--shrink-attempts", type=int, default=200, show_default=True, help="wasm-tools shrink attempts per finding.")
-@click.option("--shrink-seconds", type=float, default=120.0, show_default=True, help="Time hypothesis may spend shrinking one finding.")
+@click.option("--shrink-seconds", type=float, default=120.0, show_default=True, help="Time shrinking one finding may take in all (hypothesis, then wasm-tools shrink).")
 @click.option("--expectations", "expectations_dir", type=click.Path(file_okay=False), default=str(EXPECTATIONS), show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 def fuzz(seconds, executors, configs, generator, seed, out, regressions_dir, no_save, max_findings, max_steps,

@@ -288,6 +288,6 @@ def test_a_planted_weight_fault_is_found_and_shrunk(tmp_path):
     faulty = make_executor("transformer", "cpu-f64-dense-fault_xor", max_steps=500)
     strategy = i32_programs(max_funcs=1, max_depth=2, max_stmts=2, loops=False, calls_per_export=1)
     result = run_campaign(strategy, Differential([faulty]), seconds=600, seed=7, max_findings=1,
-                          regressions=tmp_path, shrink_seconds=600)
+                          regressions=tmp_path, shrink_seconds=90)
     assert result.findings
     assert result.findings[0].instructions <= 8

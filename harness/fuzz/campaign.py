@@ -87,7 +87,7 @@ def run_campaign(
     found_by: str = "",
     progress: Callable[[CampaignResult, float], None] | None = None,
 ) -> CampaignResult:
-    """Fuzz for ``seconds`` (plus up to ``shrink_seconds`` per finding to shrink it); rows and findings.
+    """Fuzz for ``seconds`` (plus up to ``shrink_seconds`` per finding to shrink it, in all); rows and findings.
 
     ``regressions``: folder the shrunk findings are saved in as .wast
     scripts (none saved if None).  ``max_findings`` stops the campaign
@@ -126,7 +126,7 @@ def run_campaign(
                     if new:
                         hunt.update(failure=Failure.of_row(new[0]), best=(case, new[0]), first=case,
                                     found_at=time.monotonic() - start,
-                                    shrink_deadline=time.monotonic() + shrink_seconds)
+                                    shrink_deadline=time.monotonic() + shrink_seconds / 2)
                     row = new[0] if new else None
                 else:
                     row = hunt["failure"].found_in(result.rows)
@@ -153,7 +153,8 @@ def run_campaign(
                     out.log.append(f"round {round_no}: {type(e).__name__}: {e}")
             if hunt["failure"] is None:
                 continue
-            out.findings.append(_finish(hunt, differential, start, regressions, seed, found_by, shrink_attempts))
+            out.findings.append(_finish(hunt, differential, start, regressions, seed, found_by, shrink_attempts,
+                                        shrink_seconds))
             known.add(hunt["failure"])
     except KeyboardInterrupt:
         out.interrupted = True
@@ -162,13 +163,18 @@ def run_campaign(
 
 
 def _finish(hunt: dict, differential: Differential, start: float, regressions: Path | None, seed: int | None,
-            found_by: str, attempts: int) -> Finding:
-    """wasm-tools shrink the hypothesis-shrunk case and save it; the Finding."""
+            found_by: str, attempts: int, shrink_seconds: float) -> Finding:
+    """wasm-tools shrink the hypothesis-shrunk case and save it; the Finding.
+
+    Shrinking a finding takes at most ``shrink_seconds`` in all: hypothesis
+    has the first half, ``wasm-tools shrink`` what is left (at least 5 s).
+    """
     failure: Failure = hunt["failure"]
     case, row = hunt["best"]
     hyp_bytes = len(case.wasm)
     interesting = still_failing(differential, failure)
-    shrunk = wasm_shrink(case, interesting, attempts=attempts)
+    left = start + hunt["found_at"] + shrink_seconds - time.monotonic()
+    shrunk = wasm_shrink(case, interesting, attempts=attempts, timeout=max(5.0, left))
     if shrunk is not case:
         case, row = shrunk, interesting(shrunk) or row
     finding = Finding(failure, row, case, original_bytes=len(hunt["first"].wasm),

@@ -104,7 +104,8 @@ def wasm_shrink(case: FuzzCase, interesting: Callable[[FuzzCase], dict | None], 
     """The smallest module ``wasm-tools shrink`` finds on which ``interesting`` still holds (``case`` if none).
 
     Calls keep their order; a shrunk module keeps the calls whose export
-    survived with the same parameters.
+    survived with the same parameters.  After ``timeout`` seconds the
+    smallest interesting module seen so far is the answer.
     """
     if not isinstance(attempts, int) or attempts < 1:
         raise ValueError(f"attempts must be a positive int, got {attempts!r}")
@@ -116,9 +117,15 @@ def wasm_shrink(case: FuzzCase, interesting: Callable[[FuzzCase], dict | None], 
 
         lock = threading.Lock()
 
+        best = [case]
+
         def predicate(wasm: bytes) -> bool:
             with lock:  # executors are not thread-safe
-                return interesting(with_calls_that_fit(case, wasm)) is not None
+                candidate = with_calls_that_fit(case, wasm)
+                hit = interesting(candidate) is not None
+                if hit and len(candidate.wasm) < len(best[0].wasm):
+                    best[0] = candidate
+                return hit
 
         server = Server(sock, _Checker)
         server.predicate = predicate  # type: ignore[attr-defined]
@@ -135,9 +142,9 @@ def wasm_shrink(case: FuzzCase, interesting: Callable[[FuzzCase], dict | None], 
                                        "--attempts", str(attempts), "--seed", str(seed)],
                                       capture_output=True, timeout=timeout)
             except subprocess.TimeoutExpired:
-                return case
+                return best[0]
             if proc.returncode != 0 or not out.exists():
-                return case
+                return best[0]
             shrunk = with_calls_that_fit(case, out.read_bytes())
             return shrunk if len(shrunk.wasm) < len(case.wasm) and interesting(shrunk) is not None else case
         finally:
