@@ -209,6 +209,14 @@ def _check_configs(executor: str, configs: tuple[str, ...]) -> list[str | None]:
             parse_config(config)
         except ConfigError as e:
             raise _fail(str(e)) from None
+    if any(parse_config(c)["variant"] for c in wanted):
+        from .executors.transformer import _config
+
+        for config in wanted:
+            try:
+                _config(config)  # the variant: tf32 or a catalogued fault_<name>
+            except ValueError as e:
+                raise _fail(str(e)) from None
     if any(c.startswith("cuda") for c in wanted):
         import torch
 

@@ -51,6 +51,10 @@ def test_run_selects_testsuite_scripts_by_name_and_glob(tmp_path):
         (["run", "--executor", "nosuch"], "unknown executor"),
         (["run", "--executor", "transformer", "--config", "tpu-f16-magic"], "unknown config"),
         (["run", "no_such_script"], "no script matches"),
+        (["run", "--executor", "transformer", "--config", "cpu-f64-dense-fault_nosuch"], "unknown config variant"),
+        (["run", "--executor", "transformer", "--batch", "1,x"], "--batch takes"),
+        (["run", "--executor", "transformer", "--batch", "0"], "at least 1"),
+        (["run", "--batch", "4"], "transformer executor only"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, needle):
