@@ -291,3 +291,28 @@ def test_a_planted_weight_fault_is_found_and_shrunk(tmp_path):
                           regressions=tmp_path, shrink_seconds=90)
     assert result.findings
     assert result.findings[0].instructions <= 8
+
+
+def test_wasm_shrink_out_of_time_returns_the_smallest_seen_and_leaves_no_check_running():
+    import threading
+    import time
+
+    from harness.fuzz.shrink import wasm_shrink
+
+    body = " ".join(f"(i32.add (i32.const {k}))" for k in range(30))
+    text = f'(module (func (export "f") (param i32) (result i32) (local.get 0) {body}))'
+    case = _case(text, Call("f", (i32(1),)))
+    running, hits = threading.Semaphore(0), []
+
+    def slow_but_interesting(c: FuzzCase):
+        running.release()
+        time.sleep(0.2)
+        hit = "f" in dict(function_exports(c.wasm))
+        if hit:
+            hits.append(len(c.wasm))
+        running.acquire()
+        return {"status": "wrong_result"} if hit else None
+
+    got = wasm_shrink(case, slow_but_interesting, attempts=10_000, timeout=2.0)
+    assert not running.acquire(blocking=False)  # no check is still running
+    assert hits and len(got.wasm) == min(hits + [len(case.wasm)]) < len(case.wasm)

@@ -117,10 +117,12 @@ def wasm_shrink(case: FuzzCase, interesting: Callable[[FuzzCase], dict | None], 
 
         lock = threading.Lock()
 
-        best = [case]
+        best, stopped = [case], threading.Event()
 
         def predicate(wasm: bytes) -> bool:
             with lock:  # executors are not thread-safe
+                if stopped.is_set():  # out of time: wasm-tools is gone, answer at once
+                    return False
                 candidate = with_calls_that_fit(case, wasm)
                 hit = interesting(candidate) is not None
                 if hit and len(candidate.wasm) < len(best[0].wasm):
@@ -142,7 +144,9 @@ def wasm_shrink(case: FuzzCase, interesting: Callable[[FuzzCase], dict | None], 
                                        "--attempts", str(attempts), "--seed", str(seed)],
                                       capture_output=True, timeout=timeout)
             except subprocess.TimeoutExpired:
-                return best[0]
+                stopped.set()
+                with lock:  # let a check in flight finish: torch must not run in a thread at exit
+                    return best[0]
             if proc.returncode != 0 or not out.exists():
                 return best[0]
             shrunk = with_calls_that_fit(case, out.read_bytes())
