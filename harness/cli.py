@@ -86,6 +86,8 @@ def discover(selection: tuple[str, ...], testsuite: str | None) -> list[tuple[Pa
 @click.option("--batch", "batches", default="1", show_default=True,
               help="Batch sizes, comma-separated (transformer), e.g. 1,4: at N > 1 every invocation runs as a needle at a "
                    "random position among N - 1 other prompts; traces that differ from batch 1 are batch variance.")
+@click.option("--max-steps", type=int, default=None,
+              help="Transformer step limit per call (default: the executor's, 20000); longer calls are step_limit rows.")
 @click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: CPU count).")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch threads per worker.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None, help="Results folder (default: results/<timestamp>).")
@@ -93,8 +95,8 @@ def discover(selection: tuple[str, ...], testsuite: str | None) -> list[tuple[Pa
 @click.option("--trace-dir", type=click.Path(file_okay=False), default=None, help="Write each traced command's trace here (parquet).")
 @click.option("--no-oracle", is_flag=True, help="Do not compare traces with the reference interpreter.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-file table.")
-def run(scripts, testsuite, executor, configs, repeat, batches, jobs, threads, out, expectations_dir, trace_dir, no_oracle,
-        quiet):
+def run(scripts, testsuite, executor, configs, repeat, batches, max_steps, jobs, threads, out, expectations_dir, trace_dir,
+        no_oracle, quiet):
     """Run .wast scripts through an executor; write results and print a summary.
 
     SCRIPTS are file paths, names (i32, i32.wast) or globs (memory_*) relative
@@ -125,6 +127,8 @@ def run(scripts, testsuite, executor, configs, repeat, batches, jobs, threads, o
         raise _fail(f"--batch sizes must be at least 1 (got {batches!r})")
     if executor != "transformer" and batch_sizes != [1]:
         raise _fail(f"--batch applies to the transformer executor only (got --executor {executor})")
+    if max_steps is not None and (executor != "transformer" or max_steps < 1):
+        raise _fail("--max-steps takes a positive step count and applies to the transformer executor only")
     try:
         expectations = load_expectations(Path(expectations_dir), executor)
     except ExpectationsError as e:
@@ -160,6 +164,7 @@ def run(scripts, testsuite, executor, configs, repeat, batches, jobs, threads, o
             run_id=stamp,
             repeat=r,
             batch=batch,
+            options={"max_steps": max_steps} if max_steps else {},
             threads=threads,
             log_path=str(out_dir / "workers.log"),
         )

@@ -9,6 +9,8 @@ expectations table can only shrink.
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,11 +70,18 @@ def retry_scripts(rows: pd.DataFrame, testsuite: str | None, out_dir: Path, jobs
 
     frames = []
     rows = rows[rows["suite"] != "fuzz"]  # fuzz rows name no script to re-run: they stay unexpected
-    for (executor, config, suite), part in rows.groupby(["executor", "config", "suite"]):
+    if "batch" not in rows:
+        rows = rows.assign(batch=1)
+    for (executor, config, suite, batch), part in rows.groupby(["executor", "config", "suite", "batch"]):
         names = sorted(set(part["file"]))
         scripts = [load_script(p, n) for p, n in discover(tuple(names), testsuite if suite == "testsuite" else None)]
+        try:  # the run's step limit, as its executor recorded it
+            max_steps = json.loads(part["versions"].iloc[0]).get("max_steps") if "versions" in part else None
+        except (TypeError, ValueError):
+            max_steps = None
         spec = RunSpec(executor=executor, config=None if config == "default" else config, suite=suite,
-                       oracle="reference" if executor == "transformer" else None,
+                       oracle="reference" if executor == "transformer" else None, batch=int(batch),
+                       options={"max_steps": int(max_steps)} if max_steps else {},
                        log_path=str(out_dir / "workers.log"))
-        frames.append(run_scripts(scripts, spec, out_dir / f"retry-{executor}-{config}", jobs).frame)
+        frames.append(run_scripts(scripts, spec, out_dir / f"retry-{executor}-{config}-b{batch}", jobs).frame)
     return pd.concat(frames, ignore_index=True) if frames else rows.iloc[0:0]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import asdict, dataclass
-from typing import Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 import torch
 from torch import nn
@@ -104,19 +104,20 @@ def _prompt_lookup(hit: torch.Tensor, values: torch.Tensor, first: int) -> torch
     Query c sits at position first + c and sees positions 0..first + c (the
     rest of its row is masked out).  A lone maximising position comes out
     as tied_mean has it, ``v + 0.0`` (``v`` at position 0, where it is the
-    only one); rows with tied positions go through tied_mean itself.  Over
+    only one); rows with tied positions (or none, NaN scores) go through
+    tied_mean itself.  Over
     the P columns instead of first + c + 1 the pairwise sum only adds +0.0
     subtrees, which changes nothing but the sign of a zero sum.
     """
     B, H, C, P = hit.shape
     idx = torch.arange(P, device=hit.device)
     sel = torch.where(hit, idx, -1).max(dim=-1).values  # (B, H, C)
-    out = values.gather(2, sel.unsqueeze(-1).expand(-1, -1, -1, values.shape[-1]))  # (B, H, C, Dv)
+    out = values.gather(2, sel.clamp_min(0).unsqueeze(-1).expand(-1, -1, -1, values.shape[-1]))  # (B, H, C, Dv)
     if first == 0:
         out = torch.cat([out[:, :, :1], out[:, :, 1:] + 0.0], dim=2)
     else:
         out = out + 0.0
-    tied = hit.sum(dim=-1) > 1
+    tied = hit.sum(dim=-1) != 1  # several maxima, or none (NaN scores): as tied_mean has it
     if bool(tied.any()):
         b, h, c = tied.nonzero(as_tuple=True)
         out[b, h, c] = tied_mean(hit[b, h, c], values[b, h])
@@ -229,8 +230,14 @@ class Transformer(nn.Module):
         stop_tokens: Iterable[int],
         backend: str = "dense",
         check_every: int = 64,
+        stop_when: Callable[[int, list], bool] | None = None,
     ) -> Generation:
-        """Argmax-decode each prompt (left-padded into one batch) until every row stops."""
+        """Argmax-decode each prompt (left-padded into one batch) until every row stops.
+
+        A row stops at a stop token, or when ``stop_when(row, its new tokens
+        so far)`` says so (asked every ``check_every`` tokens: a caller's
+        stopping criterion, e.g. output that can no longer be valid).
+        """
         dev = self.tok_emb.device
         B = len(prompts)
         width = max(len(p) for p in prompts)
@@ -248,6 +255,7 @@ class Transformer(nn.Module):
         token = grid[:, width - 1]
         out, sel, mar, top = [], [], [], []
         done = torch.zeros(B, dtype=torch.bool, device=dev)
+        seen: list[list[int]] = [[] for _ in range(B)]  # new tokens per row, as of the last check (stop_when)
         for i in range(max_new_tokens):
             logits, lookups = self.step(token, width - 1 + i - offset, caches)
             token = logits.argmax(dim=-1)  # (B,)
@@ -258,8 +266,14 @@ class Transformer(nn.Module):
                 mar.append(torch.cat([torch.where(f.ties > 1, 0, f.margin) for f in lookups], dim=1))
                 top.append(torch.cat([f.best for f in lookups], dim=1))
             done |= torch.isin(token, stops)
-            if (i + 1) % check_every == 0 and bool(done.all()):
-                break
+            if (i + 1) % check_every == 0:
+                if stop_when is not None:
+                    for b, new in enumerate(torch.stack(out[len(seen[0]) :], dim=1).tolist()):
+                        seen[b] += new
+                        if not bool(done[b]) and stop_when(b, seen[b]):
+                            done[b] = True
+                if bool(done.all()):
+                    break
         toks = torch.stack(out, dim=1).cpu() if out else torch.zeros(B, 0, dtype=torch.long)
         sel_t = torch.stack(sel, dim=1).cpu() if sel else torch.zeros(B, len(out), 0, dtype=torch.long)
         mar_t = torch.stack(mar, dim=1).cpu() if mar else torch.zeros(B, len(out), 0)

@@ -119,9 +119,18 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         others = [pool[k % len(pool)] for k in range(batch - 1)]
         row = (rng or random).randrange(batch)
         prompts = others[:row] + [prompt.tokens] + others[row:]
+    def malformed(b: int, tokens: list) -> bool:  # stop the needle as soon as its trace cannot be valid
+        if b != row:
+            return False
+        try:
+            decode_trace(prompt, tokens)
+        except MalformedTrace:
+            return True
+        return False
+
     with pinned(tf32=tf32):
         gen = model.generate(prompts, max_new_tokens=max_steps * vocab.GROUP + 2,
-                             stop_tokens=vocab.STOP_TOKENS, backend=backend)
+                             stop_tokens=vocab.STOP_TOKENS, backend=backend, stop_when=malformed)
     tokens = gen.tokens[row]
     min_margin, near_tie = attention_margins(gen.selected[row], gen.margin[row], gen.best[row])
     if haystack is not None and gen.stopped[row]:  # a prompt that halts joins the haystack for later needles
@@ -229,7 +238,8 @@ class TransformerExecutor(Executor):
 
     def versions(self) -> dict:
         with pinned(tf32=self.options["tf32"]):
-            return {"torch": torch.__version__, "machine": "i32-core-1", **settings()}
+            return {"torch": torch.__version__, "machine": "i32-core-1", "max_steps": self.options["max_steps"],
+                    **settings()}
 
 
 def invoke_module(wasm: bytes, export: str, args: list, config: str = "cpu-f64-dense") -> Invocation:
