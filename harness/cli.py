@@ -88,6 +88,8 @@ def discover(selection: tuple[str, ...], testsuite: str | None) -> list[tuple[Pa
                    "random position among N - 1 other prompts; traces that differ from batch 1 are batch variance.")
 @click.option("--max-steps", type=int, default=None,
               help="Transformer step limit per call (default: the executor's, 20000); longer calls are step_limit rows.")
+@click.option("--max-prompt", type=int, default=None,
+              help="Transformer prompt budget in tokens (default: none); calls with longer prompts are step_limit rows.")
 @click.option("--jobs", "-j", type=int, default=None, help="Worker processes (default: CPU count).")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch threads per worker.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default=None, help="Results folder (default: results/<timestamp>).")
@@ -95,7 +97,7 @@ def discover(selection: tuple[str, ...], testsuite: str | None) -> list[tuple[Pa
 @click.option("--trace-dir", type=click.Path(file_okay=False), default=None, help="Write each traced command's trace here (parquet).")
 @click.option("--no-oracle", is_flag=True, help="Do not compare traces with the reference interpreter.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no per-file table.")
-def run(scripts, testsuite, executor, configs, repeat, batches, max_steps, jobs, threads, out, expectations_dir, trace_dir,
+def run(scripts, testsuite, executor, configs, repeat, batches, max_steps, max_prompt, jobs, threads, out, expectations_dir, trace_dir,
         no_oracle, quiet):
     """Run .wast scripts through an executor; write results and print a summary.
 
@@ -127,8 +129,10 @@ def run(scripts, testsuite, executor, configs, repeat, batches, max_steps, jobs,
         raise _fail(f"--batch sizes must be at least 1 (got {batches!r})")
     if executor != "transformer" and batch_sizes != [1]:
         raise _fail(f"--batch applies to the transformer executor only (got --executor {executor})")
-    if max_steps is not None and (executor != "transformer" or max_steps < 1):
-        raise _fail("--max-steps takes a positive step count and applies to the transformer executor only")
+    for flag, value in (("--max-steps", max_steps), ("--max-prompt", max_prompt)):
+        if value is not None and (executor != "transformer" or value < 1):
+            raise _fail(f"{flag} takes a positive count and applies to the transformer executor only")
+    budgets = {k: v for k, v in (("max_steps", max_steps), ("max_prompt", max_prompt)) if v}
     try:
         expectations = load_expectations(Path(expectations_dir), executor)
     except ExpectationsError as e:
@@ -164,7 +168,7 @@ def run(scripts, testsuite, executor, configs, repeat, batches, max_steps, jobs,
             run_id=stamp,
             repeat=r,
             batch=batch,
-            options={"max_steps": max_steps} if max_steps else {},
+            options=budgets,
             threads=threads,
             log_path=str(out_dir / "workers.log"),
         )

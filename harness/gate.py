@@ -75,13 +75,13 @@ def retry_scripts(rows: pd.DataFrame, testsuite: str | None, out_dir: Path, jobs
     for (executor, config, suite, batch), part in rows.groupby(["executor", "config", "suite", "batch"]):
         names = sorted(set(part["file"]))
         scripts = [load_script(p, n) for p, n in discover(tuple(names), testsuite if suite == "testsuite" else None)]
-        try:  # the run's step limit, as its executor recorded it
-            max_steps = json.loads(part["versions"].iloc[0]).get("max_steps") if "versions" in part else None
+        try:  # the run's budgets, as its executor recorded them
+            recorded = json.loads(part["versions"].iloc[0]) if "versions" in part else {}
         except (TypeError, ValueError):
-            max_steps = None
+            recorded = {}
+        options = {k: int(recorded[k]) for k in ("max_steps", "max_prompt") if recorded.get(k)}
         spec = RunSpec(executor=executor, config=None if config == "default" else config, suite=suite,
-                       oracle="reference" if executor == "transformer" else None, batch=int(batch),
-                       options={"max_steps": int(max_steps)} if max_steps else {},
+                       oracle="reference" if executor == "transformer" else None, batch=int(batch), options=options,
                        log_path=str(out_dir / "workers.log"))
         frames.append(run_scripts(scripts, spec, out_dir / f"retry-{executor}-{config}-b{batch}", jobs).frame)
     return pd.concat(frames, ignore_index=True) if frames else rows.iloc[0:0]

@@ -55,6 +55,8 @@ def test_run_selects_testsuite_scripts_by_name_and_glob(tmp_path):
         (["run", "--executor", "transformer", "--batch", "1,x"], "--batch takes"),
         (["run", "--executor", "transformer", "--batch", "0"], "at least 1"),
         (["run", "--batch", "4"], "transformer executor only"),
+        (["run", "--executor", "transformer", "--max-prompt", "0"], "positive count"),
+        (["run", "--max-steps", "100"], "transformer executor only"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(args, needle):

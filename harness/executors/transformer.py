@@ -90,7 +90,8 @@ def attention_margins(selected: torch.Tensor, margin: torch.Tensor, best: torch.
 
 def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="cpu", dtype="f64", backend="dense",
                    max_steps: int = DEFAULT_MAX_STEPS, fault: str = "", tf32: bool = False, batch: int = 1,
-                   haystack: list | None = None, rng: random.Random | None = None) -> Invocation:
+                   haystack: list | None = None, rng: random.Random | None = None,
+                   max_prompt: int | None = None) -> Invocation:
     """Execute one call on the compiled model; raise Trap / Exhaustion / StepLimit / Unsupported.
 
     With ``batch`` > 1 the call is a *needle*: its prompt goes at a random
@@ -107,6 +108,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
             raise Unsupported(a.type)
         bits.append(a.bits)
     prompt = encode_invocation(instance.module, func, bits, instance.globals)
+    if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
+        raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
         from reference_model.faults import faulty_model
 
@@ -225,13 +228,13 @@ class TransformerExecutor(Executor):
     traces = True
 
     def __init__(self, config: str = "cpu-f64-dense", *, max_steps: int = DEFAULT_MAX_STEPS, batch: int = 1,
-                 **_ignored):
+                 max_prompt: int | None = None, **_ignored):
         c = _config(config)
         if batch < 1:
             raise ValueError(f"batch must be at least 1 (got {batch})")
         self.config = config
         self.options = {"device": c["device"], "dtype": c["dtype"], "backend": c["backend"], "max_steps": max_steps,
-                        "fault": c["fault"], "tf32": c["tf32"], "batch": batch}
+                        "fault": c["fault"], "tf32": c["tf32"], "batch": batch, "max_prompt": max_prompt}
 
     def open_session(self) -> Session:
         return TransformerSession(self.options)
@@ -239,6 +242,7 @@ class TransformerExecutor(Executor):
     def versions(self) -> dict:
         with pinned(tf32=self.options["tf32"]):
             return {"torch": torch.__version__, "machine": "i32-core-1", "max_steps": self.options["max_steps"],
+                    "max_prompt": self.options["max_prompt"],
                     **settings()}
 
 
