@@ -128,3 +128,17 @@ def test_a_needle_gives_its_batch_1_trace_in_any_batch(config):
             assert len(set(where)) > 1  # the needle moved around the batch
             assert len(session.haystack) == len(calls)  # every call stopped (halt or trap): all fill later batches
     assert seen[5] == seen[1]
+
+
+def test_a_next_pc_outside_the_program_is_a_malformed_trace():
+    """Found by the f32 nightly: a br_table group naming slot 65,535 was an IndexError (a harness_error row)."""
+    from reference_model.compiler import vocabulary as vocab
+    from reference_model.program.binary import decode_module
+    from reference_model.program.decoding import MalformedTrace, decode_trace
+    from reference_model.program.encoding import encode_invocation
+
+    m = decode_module(wasmtime.wat2wasm(CONTROL))
+    p = encode_invocation(m, m.exports["table"][1], [1], {})
+    body = [vocab.op_token(p.slots[p.entry].op)] + [vocab.byte_token(r, 255) for r in vocab.ROLES[1:]]
+    with pytest.raises(MalformedTrace, match="outside the program"):
+        decode_trace(p, body)

@@ -64,6 +64,8 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
             raise MalformedTrace(f"token {i}: group roles {[r for r, _ in fields]}")
         b = [v for _, v in fields]
         next_slot = b[0] | (b[1] << 8)
+        if next_slot >= len(slots):
+            raise MalformedTrace(f"token {i}: next pc {next_slot} is outside the program ({len(slots)} slots)")
         val = b[6] | (b[7] << 8) | (b[8] << 16) | (b[9] << 24)
         row = BY_NAME[op]
         groups += 1
