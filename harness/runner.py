@@ -30,7 +30,7 @@ from reference_model.errors import (
 )
 from reference_model.trace import first_divergence, trace_hash
 
-from .executors.base import Executor, Invocation, Session, classify_near_tie
+from .executors.base import Executor, Invocation, Session, classify_near_tie, min_margin_of
 from .expected import Expected, UnsupportedValue, format_values, parse_arg
 from .wast import Command, Script
 
@@ -147,7 +147,7 @@ class ScriptRunner:
             tokens=inv.tokens if inv and inv.tokens is not None else -1,
             wall_s=wall,
             trace_hash=(inv.trace_hash or "") if inv else "",
-            min_margin=_min_margin(inv, self._attention),
+            min_margin=min_margin_of(inv, self._attention),
             div_step=o.divergence.step if o.divergence else -1,
             div_field=o.divergence.field if o.divergence else "",
             div_expected=o.divergence.expected[:200] if o.divergence else "",
@@ -391,13 +391,6 @@ def _invocation_of(err: ExecutorOutcome) -> Invocation | None:
     return Invocation(values=[], steps=err.steps if err.steps is not None else len(err.trace),
                       trace=err.trace, trace_hash=trace_hash(err.trace), min_margin=err.min_margin,
                       near_tie=err.near_tie)
-
-
-def _min_margin(inv: Invocation | None, attention) -> float:
-    for source in (inv, attention):
-        if source is not None and getattr(source, "min_margin", None) is not None:
-            return source.min_margin
-    return float("nan")
 
 
 def with_near_tie(outcome: Outcome, attention) -> Outcome:

@@ -59,6 +59,15 @@ def classify_near_tie(status: str, message: str, tie: NearTie | None, div_step: 
     return status, message
 
 
+def min_margin_of(*sources) -> float:
+    """The first ``min_margin`` recorded on any of ``sources`` (an Invocation, an outcome), NaN if none."""
+    for source in sources:
+        m = getattr(source, "min_margin", None)
+        if m is not None:
+            return float(m)
+    return float("nan")
+
+
 @dataclass
 class Invocation:
     """The results of one invoke, with what trace executors add."""

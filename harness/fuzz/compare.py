@@ -39,7 +39,7 @@ from reference_model.errors import Exhaustion, ExecutorOutcome, MalformedOutput,
 from reference_model.trace import first_divergence
 from reference_model.values import Value, is_nan
 
-from ..executors.base import Executor, Invocation, Session, classify_near_tie
+from ..executors.base import Executor, Invocation, Session, classify_near_tie, min_margin_of
 from .case import Call, FuzzCase
 
 # Trap kinds in the spec's wording, most specific first; a message belongs
@@ -135,11 +135,6 @@ def _observe(action) -> tuple[Observed, Any]:
         return Observed("return", values=list(result.values), invocation=result, trace=result.trace, wall=wall,
                         attention=result), result
     return Observed("return", message="instantiated", wall=wall), result
-
-
-def _min_margin(attention) -> float:
-    m = getattr(attention, "min_margin", None)
-    return float("nan") if m is None else float(m)
 
 
 def verdict(oracle: Observed, actual: Observed) -> tuple[str, str]:
@@ -336,7 +331,7 @@ class Differential:
             tokens=inv.tokens if inv is not None and inv.tokens is not None else -1,
             wall_s=actual.wall,
             trace_hash=(inv.trace_hash or "") if inv is not None else "",
-            min_margin=_min_margin(actual.attention),
+            min_margin=min_margin_of(actual.attention),
             div_step=div.step if div else -1, div_field=div.field if div else "",
             div_expected=div.expected[:200] if div else "", div_actual=div.actual[:200] if div else "",
         )
