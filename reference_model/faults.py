@@ -31,6 +31,7 @@ class Fault:
     expect: str = ""  # the status the suite must give a command the fault breaks (tests/test_faults.py)
     dtype: torch.dtype | None = None  # run in this dtype instead of the config's
     per_call: float | None = None  # apply only with this probability, drawn per invocation
+    weights: str | None = None  # run in this weight format instead of the config's
 
 
 @lru_cache(maxsize=None)
@@ -149,7 +150,8 @@ FAULTS: dict[str, Fault] = {
         Fault("trap", "the readout of the traps 'integer divide by zero' and 'integer overflow' swapped",
               swap_tokens(vocab.special("TRAP:divzero"), vocab.special("TRAP:overflow")), expect="wrong_trap"),
         Fault("float16", "the model runs in float16 instead of the config's dtype: positions and addresses no longer "
-              "fit its 11-bit significand, look-ups tie", _unchanged, dtype=torch.float16, expect="tie_break"),
+              "fit its 11-bit significand, look-ups tie (dense weights: torch has no CPU float16 CSR matmul)", _unchanged,
+              dtype=torch.float16, weights="dense", expect="tie_break"),
         Fault("noise", "run-to-run nondeterminism: each invocation draws, unseeded, whether i32.xor's units are "
               "silenced (a stand-in for a racy kernel)", silence_units("i32.xor"), per_call=0.5,
               expect="nondeterministic"),

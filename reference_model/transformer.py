@@ -15,10 +15,21 @@ dimension, D d_model, F feed-forward width, V vocabulary.
 * Feed-forward: ``h = ReLU(x W1 + b1) * (x Wg + bg)``; a plain ReLU unit has
   a zero gate row and gate bias 1.
 * Readout: ``logits = x W_out + b_out``, argmax decoding.
+
+Weight format: every ``x @ W`` goes through ``matmul``, which multiplies by
+the stored matrix (``"dense"``, BLAS) or by a CSR copy of it (``"sparse"``,
+the default: compiled weights are over 99% zeros, and a token's decode
+step then reads ~75k weights instead of 12.6M; matrices under SPARSE_MIN
+elements stay dense).  In float64 the compiled
+model's sums are exact, so both formats give the same bits; in float32 the
+summation order can differ, which is why the format is part of a run's
+config and recorded with its results.
 """
 from __future__ import annotations
 
 import importlib
+import warnings
+import weakref
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, NamedTuple
 
@@ -27,6 +38,8 @@ from torch import nn
 
 from reference_model.attention.tied_mean import tied_mean
 
+WEIGHT_FORMATS = ("sparse", "dense")
+SPARSE_MIN = 16384
 BACKENDS = {"dense": "reference_model.attention.dense:DenseCache", "hull": "reference_model.attention.hull:HullCache"}
 
 
@@ -59,6 +72,34 @@ def cache_class(backend: str):
     return getattr(importlib.import_module(module), name)
 
 
+_CSR: dict = {}  # id(weight) -> (weakref to it, its _version, CSR copy of its transpose)
+
+
+def _csr(w: torch.Tensor) -> torch.Tensor:
+    """CSR copy of ``w.T``, made once per weight tensor and made again if ``w`` is changed in place."""
+    hit = _CSR.get(id(w))
+    if hit is None or hit[0]() is not w or hit[1] != w._version:
+        for key in [k for k, (ref, _, _) in _CSR.items() if ref() is None]:
+            del _CSR[key]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            hit = (weakref.ref(w), w._version, w.t().contiguous().to_sparse_csr())
+        _CSR[id(w)] = hit
+    return hit[2]
+
+
+def matmul(x: torch.Tensor, w: torch.Tensor, fmt: str = "sparse") -> torch.Tensor:
+    """``x @ w`` for x (..., D) and w (D, F), with w in weight format ``fmt`` ("sparse" | "dense").
+
+    Matrices under SPARSE_MIN elements stay dense in either format: a sparse
+    call costs more than multiplying them.
+    """
+    if fmt == "dense" or w.numel() < SPARSE_MIN:
+        return x @ w
+    flat = x.reshape(-1, x.shape[-1])  # (N, D)
+    return (_csr(w) @ flat.t()).t().reshape(*x.shape[:-1], w.shape[-1])
+
+
 class HardMaxAttention(nn.Module):
     """H heads, query/key dimension 2, value dimension Dv, one output projection."""
 
@@ -69,18 +110,18 @@ class HardMaxAttention(nn.Module):
         self.register_buffer("b_qkv", torch.zeros(heads * (4 + dv)))
         self.register_buffer("w_o", torch.zeros(heads * dv, d))  # (H*Dv, D)
 
-    def project(self, x: torch.Tensor):
+    def project(self, x: torch.Tensor, fmt: str = "sparse"):
         """Queries (..., H, 2), keys (..., H, 2), values (..., H, Dv) of x (..., D)."""
         H = self.heads
-        qkv = x @ self.w_qkv + self.b_qkv
+        qkv = matmul(x, self.w_qkv, fmt) + self.b_qkv
         q, k, v = qkv.split([2 * H, 2 * H, H * self.dv], dim=-1)
         return q.unflatten(-1, (H, 2)), k.unflatten(-1, (H, 2)), v.unflatten(-1, (H, self.dv))
 
-    def forward(self, x: torch.Tensor, cache):
-        q, k, v = self.project(x)  # (B, H, 2) (B, H, 2) (B, H, Dv)
+    def forward(self, x: torch.Tensor, cache, fmt: str = "sparse"):
+        q, k, v = self.project(x, fmt)  # (B, H, 2) (B, H, 2) (B, H, Dv)
         cache.append(k, v)
         found = cache.lookup(q)  # out (B, H, Dv)
-        return x + found.out.flatten(1) @ self.w_o, found
+        return x + matmul(found.out.flatten(1), self.w_o, fmt), found
 
 
 class GatedFeedForward(nn.Module):
@@ -93,9 +134,9 @@ class GatedFeedForward(nn.Module):
         self.register_buffer("b_in", torch.zeros(2 * f))
         self.register_buffer("w_out", torch.zeros(f, d))  # (F, D)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre, gate = (x @ self.w_in + self.b_in).split(self.f, dim=-1)  # (..., F) each
-        return x + (torch.relu(pre) * gate) @ self.w_out
+    def forward(self, x: torch.Tensor, fmt: str = "sparse") -> torch.Tensor:
+        pre, gate = (matmul(x, self.w_in, fmt) + self.b_in).split(self.f, dim=-1)  # (..., F) each
+        return x + matmul(torch.relu(pre) * gate, self.w_out, fmt)
 
 
 def _prompt_lookup(hit: torch.Tensor, values: torch.Tensor, first: int) -> torch.Tensor:
@@ -156,19 +197,20 @@ class Transformer(nn.Module):
         dt, dev = self.tok_emb.dtype, self.tok_emb.device
         return [cls(batch, a.heads, a.dv, dtype=dt, device=dev) if a is not None else None for a in self.attn]
 
-    def step(self, tokens: torch.Tensor, positions: torch.Tensor, caches: list):
+    def step(self, tokens: torch.Tensor, positions: torch.Tensor, caches: list, fmt: str = "sparse"):
         """Logits (B, V) for the next token, and each attention layer's Lookup."""
         x = self.embed(tokens, positions)  # (B, D)
         lookups = []
         for attn, ffn, cache in zip(self.attn, self.ffn, caches):
             if attn is not None:
-                x, found = attn(x, cache)
+                x, found = attn(x, cache, fmt)
                 lookups.append(found)
             if ffn is not None:
-                x = ffn(x)
-        return x @ self.w_out + self.b_out, lookups
+                x = ffn(x, fmt)
+        return matmul(x, self.w_out, fmt) + self.b_out, lookups
 
-    def prefill(self, tokens: torch.Tensor, positions: torch.Tensor, caches: list, chunk: int = 64) -> None:
+    def prefill(self, tokens: torch.Tensor, positions: torch.Tensor, caches: list, chunk: int = 64,
+                fmt: str = "sparse") -> None:
         """Put a whole prompt (B, P) into the caches in one pass per layer.
 
         The same keys and values as P calls of step(): each layer projects
@@ -181,7 +223,7 @@ class Transformer(nn.Module):
         P = tokens.shape[1]
         for attn, ffn, cache in zip(self.attn, self.ffn, caches):
             if attn is not None:
-                q, k, v = attn.project(x)  # (B, P, H, 2) (B, P, H, 2) (B, P, H, Dv)
+                q, k, v = attn.project(x, fmt)  # (B, P, H, 2) (B, P, H, 2) (B, P, H, Dv)
                 cache.extend(k.transpose(0, 1), v.transpose(0, 1))
                 kt, vt = k.transpose(1, 2), v.transpose(1, 2)  # (B, H, P, 2) (B, H, P, Dv)
                 outs = []
@@ -194,9 +236,9 @@ class Transformer(nn.Module):
                     hit = s == s.max(dim=-1, keepdim=True).values
                     outs.append(_prompt_lookup(hit, vt, lo))  # (B, H, C, Dv)
                 out = torch.cat(outs, dim=2).transpose(1, 2)  # (B, P, H, Dv)
-                x = x + out.flatten(2) @ attn.w_o
+                x = x + matmul(out.flatten(2), attn.w_o, fmt)
             if ffn is not None:
-                x = ffn(x)
+                x = ffn(x, fmt)
 
     # -- plain path: whole sequences, explicit causal hard-max ---------------
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
@@ -229,6 +271,7 @@ class Transformer(nn.Module):
         max_new_tokens: int,
         stop_tokens: Iterable[int],
         backend: str = "dense",
+        weights: str = "sparse",
         check_every: int = 64,
         stop_when: Callable[[int, list], bool] | None = None,
     ) -> Generation:
@@ -237,7 +280,10 @@ class Transformer(nn.Module):
         A row stops at a stop token, or when ``stop_when(row, its new tokens
         so far)`` says so (asked every ``check_every`` tokens: a caller's
         stopping criterion, e.g. output that can no longer be valid).
+        ``weights`` is the weight format of every matmul (WEIGHT_FORMATS).
         """
+        if weights not in WEIGHT_FORMATS:
+            raise ValueError(f"unknown weight format {weights!r}; known: {', '.join(WEIGHT_FORMATS)}")
         dev = self.tok_emb.device
         B = len(prompts)
         width = max(len(p) for p in prompts)
@@ -251,13 +297,13 @@ class Transformer(nn.Module):
         caches = self.new_caches(B, backend)
         if width > 1:  # prefill: the prompt's own outputs are not needed
             steps = torch.arange(width - 1, device=dev)
-            self.prefill(grid[:, : width - 1], steps - offset.unsqueeze(-1), caches)
+            self.prefill(grid[:, : width - 1], steps - offset.unsqueeze(-1), caches, fmt=weights)
         token = grid[:, width - 1]
         out, sel, mar, top = [], [], [], []
         done = torch.zeros(B, dtype=torch.bool, device=dev)
         seen: list[list[int]] = [[] for _ in range(B)]  # new tokens per row, as of the last check (stop_when)
         for i in range(max_new_tokens):
-            logits, lookups = self.step(token, width - 1 + i - offset, caches)
+            logits, lookups = self.step(token, width - 1 + i - offset, caches, weights)
             token = logits.argmax(dim=-1)  # (B,)
             out.append(token)
             if lookups:

@@ -61,7 +61,7 @@ def test_transformer_module_imports_nothing_wasm_specific():
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     # the attention package's tied-value sum is shared with the caches (it knows nothing of wasm either)
-    assert names <= {"__future__", "importlib", "dataclasses", "typing", "torch",
+    assert names <= {"__future__", "importlib", "warnings", "weakref", "dataclasses", "typing", "torch",
                      "reference_model.attention.tied_mean"}, names
 
 
@@ -80,6 +80,38 @@ def test_plain_forward_agrees_with_cached_decoding():
     seq = torch.tensor([p.tokens + gen.tokens[0][:-1]])
     plain = model(seq)[0, len(p.tokens) - 1 :].argmax(-1).tolist()
     assert plain == gen.tokens[0]
+
+
+def test_sparse_and_dense_weight_formats_agree_in_f64():
+    from reference_model.compiler import vocabulary as vocab
+    from reference_model.program.binary import decode_module
+    from reference_model.program.encoding import encode_invocation
+    from reference_model.weights import compiled_model
+
+    m = decode_module(wasmtime.wat2wasm(CONTROL))
+    p = encode_invocation(m, m.exports["fac"][1], [4], {})
+    model = compiled_model()
+    runs = [model.generate([p.tokens], max_new_tokens=2000, stop_tokens=vocab.STOP_TOKENS, weights=w)
+            for w in ("sparse", "dense")]
+    assert runs[0].stopped == [True]
+    assert runs[0].tokens == runs[1].tokens
+    assert all(a.equal(b) for a, b in zip(runs[0].margin, runs[1].margin))
+
+
+def test_sparse_weights_follow_in_place_changes():
+    """A weight changed after its CSR copy was made (a planted fault, a reload) is multiplied as changed."""
+    import torch
+
+    from reference_model.transformer import SPARSE_MIN, matmul
+
+    w = torch.zeros(200, 200, dtype=torch.float64)
+    assert w.numel() >= SPARSE_MIN
+    w[3, 5] = 2.0
+    x = torch.ones(1, 200, dtype=torch.float64)
+    assert matmul(x, w)[0, 5] == 2.0
+    w[3, 5] = 7.0
+    assert matmul(x, w)[0, 5] == 7.0
+    assert matmul(x, w).equal(matmul(x, w, "dense"))
 
 
 def test_weights_round_trip_in_a_fresh_process(tmp_path):

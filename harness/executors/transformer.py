@@ -44,17 +44,20 @@ def _config(config: str) -> dict:
         c = parse_config(config)
     except ConfigError as e:
         raise ValueError(str(e)) from None
-    c["tf32"], c["fault"] = False, ""
+    c["tf32"], c["fault"], c["weights"] = False, "", "sparse"
     for part in filter(None, c["variant"].split("-")):
         if part == "tf32":  # float32 matmuls on TF32 tensor cores (CUDA): shows what TF32 does
             c["tf32"] = True
+            continue
+        if part == "dense_weights":  # BLAS on the stored matrices instead of CSR copies (float32 sums in another order)
+            c["weights"] = "dense"
             continue
         from reference_model.faults import fault_of_variant
 
         try:
             fault_of_variant(part)  # fault_<name>: a planted weight fault (negative control)
         except KeyError as e:
-            raise ValueError(f"{e.args[0]} (or tf32) in {config!r}") from None
+            raise ValueError(f"{e.args[0]} (or tf32, dense_weights) in {config!r}") from None
         c["fault"] = part
     return c
 
@@ -89,8 +92,8 @@ def attention_margins(selected: torch.Tensor, margin: torch.Tensor, best: torch.
 
 
 def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="cpu", dtype="f64", backend="dense",
-                   max_steps: int = DEFAULT_MAX_STEPS, fault: str = "", tf32: bool = False, batch: int = 1,
-                   haystack: list | None = None, rng: random.Random | None = None,
+                   max_steps: int = DEFAULT_MAX_STEPS, fault: str = "", tf32: bool = False, weights: str = "sparse",
+                   batch: int = 1, haystack: list | None = None, rng: random.Random | None = None,
                    max_prompt: int | None = None) -> Invocation:
     """Execute one call on the compiled model; raise Trap / Exhaustion / StepLimit / Unsupported.
 
@@ -111,9 +114,10 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
-        from reference_model.faults import faulty_model
+        from reference_model.faults import FAULTS, faulty_model
 
         model = faulty_model(device, dtype, fault.removeprefix("fault_"))
+        weights = FAULTS[fault.removeprefix("fault_")].weights or weights
     else:
         model = compiled_model(device, dtype)
     prompts, row = [prompt.tokens], 0
@@ -133,7 +137,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
 
     with pinned(tf32=tf32):
         gen = model.generate(prompts, max_new_tokens=max_steps * vocab.GROUP + 2,
-                             stop_tokens=vocab.STOP_TOKENS, backend=backend, stop_when=malformed)
+                             stop_tokens=vocab.STOP_TOKENS, backend=backend, weights=weights, stop_when=malformed)
     tokens = gen.tokens[row]
     min_margin, near_tie = attention_margins(gen.selected[row], gen.margin[row], gen.best[row])
     if haystack is not None and gen.stopped[row]:  # a prompt that halts joins the haystack for later needles
@@ -234,7 +238,8 @@ class TransformerExecutor(Executor):
             raise ValueError(f"batch must be at least 1 (got {batch})")
         self.config = config
         self.options = {"device": c["device"], "dtype": c["dtype"], "backend": c["backend"], "max_steps": max_steps,
-                        "fault": c["fault"], "tf32": c["tf32"], "batch": batch, "max_prompt": max_prompt}
+                        "fault": c["fault"], "tf32": c["tf32"], "weights": c["weights"], "batch": batch,
+                        "max_prompt": max_prompt}
 
     def open_session(self) -> Session:
         return TransformerSession(self.options)
@@ -242,7 +247,7 @@ class TransformerExecutor(Executor):
     def versions(self) -> dict:
         with pinned(tf32=self.options["tf32"]):
             return {"torch": torch.__version__, "machine": "i32-core-1", "max_steps": self.options["max_steps"],
-                    "max_prompt": self.options["max_prompt"],
+                    "max_prompt": self.options["max_prompt"], "weight_format": self.options["weights"],
                     **settings()}
 
 
