@@ -286,14 +286,19 @@ def expectations() -> None:
 @expectations.command("update")
 @click.argument("results", nargs=-1, required=True, type=click.Path())
 @click.option("--expectations", "expectations_dir", type=click.Path(file_okay=False), default=str(EXPECTATIONS), show_default=True)
-def expectations_update(results, expectations_dir):
-    """Rewrite each executor's expectations from RESULTS, keeping written reasons."""
-    from .expectations import update_expectations
+@click.option("--reason", default="unclassified", show_default=True,
+              help="reason of the new entries (those that replace a dropped entry keep its reason)")
+def expectations_update(results, expectations_dir, reason):
+    """Bring each executor's expectations in line with RESULTS (entries kept, dropped, added; comments kept)."""
+    from .expectations import ExpectationsError, update_expectations
 
     frame = _read_results(results)
     for executor in sorted(frame["executor"].unique()):
-        path = update_expectations(frame, Path(expectations_dir), executor)
-        click.echo(f"wrote {path}")
+        try:
+            done = update_expectations(frame, Path(expectations_dir), executor, reason=reason)
+        except ExpectationsError as e:
+            raise _fail(str(e)) from None
+        click.echo(f"wrote {done['path']}: {done['kept']} entries kept, {done['dropped']} dropped, {done['added']} added")
 
 
 def _read_results(results):

@@ -117,51 +117,88 @@ def load_expectations(directory: Path, executor: str) -> Expectations:
     return Expectations(entries)
 
 
-def update_expectations(frame: pd.DataFrame, directory: Path, executor: str) -> Path:
-    """Rewrite ``directory/<executor>.toml`` from a run's non-pass rows; keep the reasons already written.
+def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, reason: str = "unclassified") -> dict:
+    """Bring ``directory/<executor>.toml`` in line with a run; return counts (kept, added, dropped).
 
-    Rows are grouped by file and by the set of statuses a command showed
-    (several statuses over repeats or retries make an intermittent entry);
-    an entry names configs only when the command did not fail the same way
-    on every config of the run.  New entries get the reason "unclassified"
-    for a person to replace.
+    The file is edited, not regenerated (tomlkit keeps its comments):
+
+    * an entry that names no row of the run (another config, a file not
+      run) is kept as written;
+    * an entry that allows every row it names, at least one of them a
+      non-pass, is kept;
+    * an entry that names a row it does not allow, or only passing rows
+      (stale), is dropped;
+    * every non-pass row no kept entry allows gets a new entry: rows are
+      grouped by file and by the set of statuses a command showed (several
+      over repeats or retries make an intermittent entry), unsupported rows
+      by message whatever the file; an entry names configs only when the
+      command did not fail the same way on every config of the run.  A new
+      entry takes the reason of the dropped entry that named its rows, else
+      ``reason``.
     """
-    import tomli_w
+    import tomlkit
 
+    path = Path(directory) / f"{executor}.toml"
     old = load_expectations(directory, executor)
+    doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
+    if not path.exists():
+        doc.add(tomlkit.comment(f"Known non-passes of the {executor} executor (`wasmconf expectations update`)."))
+        doc.add(tomlkit.comment("Each entry: file, lines, allowed statuses (several = intermittent), optional configs, reason."))
     rows = frame[frame["executor"] == executor]
     all_configs = sorted(rows["config"].unique())
-    entries = []
-    # unsupported features: one entry per feature, whatever the file
-    unsupported = rows[rows["status"] == "unsupported"]
-    for message, part in sorted(unsupported.groupby(unsupported["message"].astype(str))):
-        probe = next((e for e in old.entries if e.message == message), None)
-        entry = {"file": "*", "message": message, "status": ["unsupported"],
-                 "reason": probe.reason if probe else "unclassified"}
-        if sorted(part["config"].unique()) != all_configs:
-            entry["configs"] = sorted(part["config"].unique())
-        entries.append(entry)
-    rows = rows[rows["status"] != "unsupported"]
-    statuses_of: dict[tuple, set] = {}
-    for key in zip(rows["file"], rows["line"], rows["kind"], rows["config"], rows["status"]):
-        statuses_of.setdefault(key[:4], set()).add(str(key[4]))
-    groups: dict[tuple, list[int]] = {}
-    for (file, line, kind, config), statuses in statuses_of.items():
-        if statuses != {"pass"}:
-            groups.setdefault((str(file), tuple(sorted(statuses)), str(config)), []).append(int(line))
-    merged: dict[tuple, set] = {}
-    for (file, statuses, config), lines in groups.items():
-        merged.setdefault((file, statuses, tuple(sorted(lines))), set()).add(config)
-    for (file, statuses, lines), configs in sorted(merged.items()):
-        probe = old.lookup(file, lines[0], "", sorted(configs)[0])
-        entry = {"file": file, "lines": list(lines), "status": list(statuses),
-                 "reason": probe.reason if probe else "unclassified"}
+    messages = rows["message"].fillna("").astype(str) if "message" in rows else pd.Series("", index=rows.index)
+    named: dict[int, list] = {}  # entry index -> [(row key, status)] of the rows it names
+    keys = list(zip(rows["file"].astype(str), rows["line"].astype(int), rows["kind"].astype(str),
+                    rows["config"].astype(str), messages, rows["status"].astype(str)))
+    for key in keys:
+        e = old.lookup(*key[:5])
+        if e is not None:
+            named.setdefault(old.entries.index(e), []).append(key)
+    dropped = sorted(i for i, got in named.items()
+                     if any(k[5] not in old.entries[i].status for k in got) or all(k[5] == "pass" for k in got))
+    kept = [e for i, e in enumerate(old.entries) if i not in dropped]
+    still = Expectations(kept)
+    open_rows = [k for k in keys if k[5] != "pass" and not ((e := still.lookup(*k[:5])) and k[5] in e.status)]
+
+    def reason_of(file, line, kind, config, message=""):
+        probe = old.lookup(file, line, kind, config, message)
+        return probe.reason if probe is not None else reason
+
+    new = []
+    by_message: dict[str, set] = {}
+    for k in open_rows:
+        if k[5] == "unsupported":
+            by_message.setdefault(k[4], set()).add(k[3])
+    for message, configs in sorted(by_message.items()):
+        entry = {"file": "*", "message": message, "status": ["unsupported"], "reason": reason_of("*", 0, "", "", message)}
         if sorted(configs) != all_configs:
             entry["configs"] = sorted(configs)
-        entries.append(entry)
-    path = Path(directory) / f"{executor}.toml"
+        new.append(entry)
+    statuses_of: dict[tuple, set] = {}
+    for file, line, kind, config, _message, status in keys:
+        statuses_of.setdefault((file, line, kind, config), set()).add(status)
+    wanted = {k[:4] for k in open_rows if k[5] != "unsupported"}
+    groups: dict[tuple, list[int]] = {}
+    for (file, line, kind, config), statuses in statuses_of.items():
+        if (file, line, kind, config) in wanted:
+            groups.setdefault((file, tuple(sorted(statuses)), config), []).append(line)
+    merged: dict[tuple, set] = {}
+    for (file, statuses, config), lines in groups.items():
+        merged.setdefault((file, statuses, tuple(sorted(set(lines)))), set()).add(config)
+    for (file, statuses, lines), configs in sorted(merged.items()):
+        entry = {"file": file, "lines": list(lines), "status": list(statuses),
+                 "reason": reason_of(file, lines[0], "", sorted(configs)[0])}
+        if sorted(configs) != all_configs:
+            entry["configs"] = sorted(configs)
+        new.append(entry)
+    table = doc.get("expect")
+    if table is None:
+        table = tomlkit.aot()
+        doc.append("expect", table)
+    for i in reversed(dropped):
+        del table[i]
+    for entry in new:
+        table.append(tomlkit.item(entry))
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = (f"# Known non-passes of the {executor} executor, written by `wasmconf expectations update`.\n"
-              "# Each entry: file, lines, allowed statuses (several = intermittent), optional configs, reason.\n\n")
-    path.write_text(header + tomli_w.dumps({"expect": entries}))
-    return path
+    path.write_text(tomlkit.dumps(doc))
+    return {"path": path, "kept": len(kept), "added": len(new), "dropped": len(dropped)}

@@ -110,3 +110,24 @@ def test_expectations_update_round_trips(tmp_path):
     assert not out["unexpected"].any()
     assert exp.lookup("a.wast", 2, "assert_return", "cpu-f32-dense").reason == "f32 rounding"
     assert exp.lookup("a.wast", 2, "assert_return", "cpu-f64-dense") is None
+
+
+def test_expectations_update_edits_the_file_in_place(tmp_path):
+    """Comments and entries the run cannot speak for stay; stale entries go; new rows get the given reason."""
+    (tmp_path / "transformer.toml").write_text(
+        "# hand-written header\n"
+        '[[expect]]\nfile = "a.wast"\nlines = [1]\nconfigs = ["*-fault_xor"]\nstatus = ["wrong_result"]\n'
+        'reason = "planted fault"\n'
+        '[[expect]]\nfile = "a.wast"\nlines = [2]\nstatus = ["step_limit"]\nreason = "over budget"\n'
+        '[[expect]]\nfile = "a.wast"\nlines = [3]\nstatus = ["tie_break"]\nreason = "fixed since"\n')
+    df = _rows(line=[1, 2, 3, 4], status=["pass", "step_limit", "pass", "tie_break"],
+               config=["cpu-f32-dense"] * 4)
+    done = update_expectations(df, tmp_path, "transformer", reason="float32 design limit")
+    assert (done["kept"], done["dropped"], done["added"]) == (2, 1, 1)
+    text = (tmp_path / "transformer.toml").read_text()
+    assert text.startswith("# hand-written header") and "fixed since" not in text
+    exp = load_expectations(tmp_path, "transformer")
+    assert exp.lookup("a.wast", 1, "assert_return", "cpu-f64-dense-fault_xor").reason == "planted fault"
+    assert exp.lookup("a.wast", 2, "assert_return", "cpu-f32-dense").reason == "over budget"
+    assert exp.lookup("a.wast", 4, "assert_return", "cpu-f32-dense").reason == "float32 design limit"
+    assert not exp.apply(df)["unexpected"].any()
