@@ -1,7 +1,11 @@
 """Decode speed of the compiled transformer: tokens/s and steps/s on a counting loop.
 
-    .venv/bin/python benchmarks/bench_transformer.py [--steps 100000] [--batch 4] [--backend dense|hull]
-        [--device cpu] [--dtype f64] [--threads 1]
+    .venv/bin/python benchmarks/bench_transformer.py [--steps 100000] [--batch 4] [--batched-steps 10000]
+        [--backend dense|hull] [--weights sparse|dense] [--device cpu] [--dtype f64] [--threads 1]
+
+Single stream: one call of --steps steps.  Batched: --batch calls of about
+--batched-steps steps each, decoded together (0 skips it).  A progress bar
+on stderr follows the first row.
 
 The loop runs ~11 wasm instructions per iteration.  With the dense cache
 every look-up scans all positions, so time grows quadratically with the
@@ -15,6 +19,8 @@ import time
 
 import torch
 import wasmtime
+from rich.console import Console
+from rich.progress import Progress, TextColumn
 
 from reference_model.compiler import vocabulary as vocab
 from reference_model.program.binary import decode_module
@@ -28,37 +34,50 @@ LOOP = """(module (func (export "count") (param i32) (result i32) (local i32)
 STEPS_PER_ITER = 14
 
 
-def run(model, prompts, max_tokens, backend):
-    t = time.perf_counter()
-    gen = model.generate([p.tokens for p in prompts], max_new_tokens=max_tokens, stop_tokens=vocab.STOP_TOKENS,
-                         backend=backend)
-    return gen, time.perf_counter() - t
+def run(model, prompts, max_tokens, backend, weights, label):
+    with Progress(*Progress.get_default_columns(), TextColumn("{task.completed:,.0f} tokens"), transient=True,
+                  console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=max_tokens)
+
+        def progress(row, tokens):  # generate's stop_when hook, asked every 64 tokens: never stops, only reports
+            if row == 0:
+                bar.update(task, completed=len(tokens))
+            return False
+
+        t = time.perf_counter()
+        gen = model.generate([p.tokens for p in prompts], max_new_tokens=max_tokens, stop_tokens=vocab.STOP_TOKENS,
+                             backend=backend, weights=weights, stop_when=progress)
+        return gen, time.perf_counter() - t
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=100_000)
+    ap.add_argument("--steps", type=int, default=100_000, help="steps of the single-stream call")
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--batched-steps", type=int, default=10_000, help="steps per call of the batched run (0: skip)")
     ap.add_argument("--backend", default="dense")
+    ap.add_argument("--weights", default="sparse")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="f64")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     m = decode_module(wasmtime.wat2wasm(LOOP))
-    n = max(1, a.steps // STEPS_PER_ITER)
     model = compiled_model(a.device, a.dtype)
-    budget = (n + 2) * STEPS_PER_ITER * vocab.GROUP + 200
-    for label, batch in (("single", 1), ("batched", a.batch)):
+    runs = [("single", 1, a.steps)] + ([("batched", a.batch, a.batched_steps)] if a.batched_steps else [])
+    for label, batch, steps in runs:
+        n = max(1, steps // STEPS_PER_ITER)
+        budget = (n + 2) * STEPS_PER_ITER * vocab.GROUP + 200
         prompts = [encode_invocation(m, m.exports["count"][1], [n - b], {}) for b in range(batch)]
-        gen, dt = run(model, prompts, budget, a.backend)
-        runs = [decode_trace(p, t) for p, t in zip(prompts, gen.tokens)]
-        ok = all(r.outcome == "halt" and r.results == [((n - b) * (n - b + 1) // 2) & 0xFFFFFFFF] for b, r in enumerate(runs))
+        gen, dt = run(model, prompts, budget, a.backend, a.weights, label)
+        traces = [decode_trace(p, t) for p, t in zip(prompts, gen.tokens)]
+        ok = all(r.outcome == "halt" and r.results == [((n - b) * (n - b + 1) // 2) & 0xFFFFFFFF]
+                 for b, r in enumerate(traces))
         tokens = sum(len(t) for t in gen.tokens)
-        steps = sum(len(r.records) for r in runs)
-        print(f"{label:8s} batch={batch} backend={a.backend} {a.device}-{a.dtype}: {steps} steps, {tokens} tokens in {dt:.1f}s"
-              f" -> {tokens / dt:,.0f} tokens/s, {steps / dt:,.0f} steps/s, results {'ok' if ok else 'WRONG'}")
-
+        done = sum(len(r.records) for r in traces)
+        print(f"{label:8s} batch={batch} backend={a.backend} weights={a.weights} {a.device}-{a.dtype} "
+              f"threads={a.threads}: {done} steps, {tokens} tokens in {dt:.1f}s -> {tokens / dt:,.0f} tokens/s, "
+              f"{done / dt:,.0f} steps/s, results {'ok' if ok else 'WRONG'}", flush=True)
 
 if __name__ == "__main__":
     main()
