@@ -130,6 +130,22 @@ def swap_tokens(a: int, b: int) -> Callable[[object, dict], dict]:
     return apply
 
 
+def unmasked_padding(config, state: dict) -> dict:
+    """The PAD token's embedding moves its position feature 2^30 ahead: padding looks like the latest write.
+
+    Look-ups prefer the latest position (the recency term of every key).
+    Left padding sits at negative positions and never wins, which is what
+    makes a padded row decode as it would alone; shifted to 2^30 it wins
+    every look-up that reads the latest value.  A row without padding
+    (batch 1, or the longest prompt of a batch) is unaffected.
+    """
+    pos_dims = torch.nonzero(state["pos_emb"][1]).flatten().tolist()
+    def shift(w):
+        w[config.pad_token, pos_dims] += 2.0 ** 30
+
+    return _edit(state, "tok_emb", shift)
+
+
 def _unchanged(config, state: dict) -> dict:
     return state
 
@@ -152,6 +168,9 @@ FAULTS: dict[str, Fault] = {
         Fault("float16", "the model runs in float16 instead of the config's dtype: positions and addresses no longer "
               "fit its 11-bit significand, look-ups tie (dense weights: torch has no CPU float16 CSR matmul)", _unchanged,
               dtype=torch.float16, weights="dense", expect="tie_break"),
+        Fault("padmask", "the padding mask is broken: PAD's embedding places padding 2^30 positions ahead, so a "
+              "left-padded row's look-ups read padding; rows without padding (batch 1) are unaffected",
+              unmasked_padding, expect="trace_divergence"),
         Fault("noise", "run-to-run nondeterminism: each invocation draws, unseeded, whether i32.xor's units are "
               "silenced (a stand-in for a racy kernel)", silence_units("i32.xor"), per_call=0.5,
               expect="nondeterministic"),

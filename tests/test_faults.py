@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.detect import mark_nondeterministic
+from harness.detect import mark_batch_variance, mark_nondeterministic
 from harness.executors.base import TIE_EPS, NearTie, classify_near_tie
 from harness.executors.reference import ReferenceExecutor
 from harness.executors.transformer import TransformerExecutor, attention_margins
@@ -23,6 +23,7 @@ from harness.wast import Script, load_script
 from reference_model import faults
 
 FAULTS_WAST = Path(__file__).resolve().parent.parent / "conformance" / "wast" / "faults.wast"
+PADDING_WAST = FAULTS_WAST.with_name("padding.wast")  # a long module, then a short one: padded needles
 # the commands (by line) each fault must break; the others it may leave passing
 BROKEN = {
     "xor": [16],
@@ -34,20 +35,21 @@ BROKEN = {
 }
 
 
-def _run(config: str, lines: list[int] | None = None, *, max_steps: int = 200, repeat: int = 0) -> list[dict]:
-    script = load_script(FAULTS_WAST)
+def _run(config: str, lines: list[int] | None = None, *, max_steps: int = 200, repeat: int = 0, batch: int = 1,
+         path: Path = FAULTS_WAST) -> list[dict]:
+    script = load_script(path)
     if lines is not None:
         script = Script(script.path, script.name,
                         [c for c in script.commands if c.kind == "module" or c.line in lines])
-    executor = TransformerExecutor(config, max_steps=max_steps)
-    base = base_row(RunSpec(executor="transformer", config=config, repeat=repeat), executor)
+    executor = TransformerExecutor(config, max_steps=max_steps, batch=batch)
+    base = base_row(RunSpec(executor="transformer", config=config, repeat=repeat, batch=batch), executor)
     rows = list(ScriptRunner(script, executor, base, oracle=ReferenceExecutor()).rows())
     return [r for r in rows if r["kind"] != "module"]
 
 
 def test_the_catalogue_is_complete():
     assert len(faults.FAULTS) >= 6
-    assert set(BROKEN) | {"noise"} == set(faults.FAULTS)
+    assert set(BROKEN) | {"noise", "padmask"} == set(faults.FAULTS)
     for f in faults.FAULTS.values():
         assert f.expect in ("wrong_result", "wrong_trap", "trace_divergence", "tie_break", "nondeterministic")
         assert f.description
@@ -79,6 +81,21 @@ def test_the_noise_fault_is_nondeterministic_over_repeats():
     marked = mark_nondeterministic(pd.DataFrame(rows))
     assert set(marked["status"]) == {"nondeterministic", "wrong_result"}
     assert marked.loc[marked["status"] == "nondeterministic", "message"].str.contains("distinct results").all()
+
+
+def test_the_padmask_fault_is_batch_variance():
+    """Unmasked padding: every command passes alone, the padded needles of a batch of 4 break."""
+    healthy = _run("cpu-f64-dense", batch=1, path=PADDING_WAST) + _run("cpu-f64-dense", batch=4, path=PADDING_WAST)
+    assert {r["status"] for r in mark_batch_variance(pd.DataFrame(healthy)).to_dict("records")} == {"pass"}
+    rows = _run("cpu-f64-dense-fault_padmask", batch=1, path=PADDING_WAST)
+    assert {r["status"] for r in rows} == {"pass"}
+    rows += _run("cpu-f64-dense-fault_padmask", batch=4, path=PADDING_WAST)
+    marked = mark_batch_variance(pd.DataFrame(rows))
+    broken = marked[marked["status"] != "pass"]
+    assert (broken["batch"] == 4).all()
+    assert {23, 24, 25} <= set(broken["line"])  # the short module's calls: padded in every batch
+    assert (broken["status"] == faults.FAULTS["padmask"].expect).all(), broken[["status", "message"]]
+    assert broken["message"].str.startswith("batch variance (passes at batch 1)").all()
 
 
 def test_a_fault_variant_is_rejected_unless_catalogued():

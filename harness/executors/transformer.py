@@ -127,8 +127,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         row = (rng or random).randrange(batch)
         prompts = others[:row] + [prompt.tokens] + others[row:]
     def malformed(b: int, tokens: list) -> bool:  # stop the needle as soon as its trace cannot be valid
-        if b != row:
-            return False
+        if b != row:  # the other rows only fill the batch: decoding ends with the needle
+            return True
         try:
             decode_trace(prompt, tokens)
         except MalformedTrace:
