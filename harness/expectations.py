@@ -133,8 +133,8 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
       over repeats or retries make an intermittent entry), unsupported rows
       by message whatever the file; an entry names configs only when the
       command did not fail the same way on every config of the run.  A new
-      entry takes the reason of the dropped entry that named its rows, else
-      ``reason``.
+      entry takes the reason of the dropped entry that named its rows if
+      that entry allowed its statuses, else ``reason``.
     """
     import tomlkit
 
@@ -160,9 +160,9 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
     still = Expectations(kept)
     open_rows = [k for k in keys if k[5] != "pass" and not ((e := still.lookup(*k[:5])) and k[5] in e.status)]
 
-    def reason_of(file, line, kind, config, message=""):
+    def reason_of(statuses, file, line, kind, config, message=""):  # a dropped entry's reason, where it still fits
         probe = old.lookup(file, line, kind, config, message)
-        return probe.reason if probe is not None else reason
+        return probe.reason if probe is not None and set(statuses) <= set(probe.status) else reason
 
     new = []
     by_message: dict[str, set] = {}
@@ -170,7 +170,7 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
         if k[5] == "unsupported":
             by_message.setdefault(k[4], set()).add(k[3])
     for message, configs in sorted(by_message.items()):
-        entry = {"file": "*", "message": message, "status": ["unsupported"], "reason": reason_of("*", 0, "", "", message)}
+        entry = {"file": "*", "message": message, "status": ["unsupported"], "reason": reason_of(["unsupported"], "*", 0, "", "", message)}
         if sorted(configs) != all_configs:
             entry["configs"] = sorted(configs)
         new.append(entry)
@@ -187,7 +187,7 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
         merged.setdefault((file, statuses, tuple(sorted(set(lines)))), set()).add(config)
     for (file, statuses, lines), configs in sorted(merged.items()):
         entry = {"file": file, "lines": list(lines), "status": list(statuses),
-                 "reason": reason_of(file, lines[0], "", sorted(configs)[0])}
+                 "reason": reason_of(statuses, file, lines[0], "", sorted(configs)[0])}
         if sorted(configs) != all_configs:
             entry["configs"] = sorted(configs)
         new.append(entry)
