@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from .executors.base import TIE_EPS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = PROJECT_ROOT / "conformance" / "wast"
 REGRESSIONS = PROJECT_ROOT / "conformance" / "regressions"
@@ -454,8 +456,9 @@ def compile_weights(out):
 @click.option("--history", "history_path", type=click.Path(dir_okay=False), default=None,
               help="Run-history parquet to plot (e.g. reports/history.parquet).")
 @click.option("--append-history", is_flag=True, help="Add this run's per-config summary to --history (creating it).")
-@click.option("--tie-threshold", type=float, default=1e-6, show_default=True,
-              help="Attention margins (min_margin) below this are listed as near-ties.")
+@click.option("--tie-threshold", type=float, default=TIE_EPS, show_default=True,
+              help="Attention margins (min_margin, in machine epsilons of the run's dtype) below this are listed as "
+                   "near-ties; the default is the runner's near-tie rule.")
 def report(results, out, history_path, append_history, tie_threshold):
     """Write a static HTML report (OUT/index.html) of RESULTS: totals, per-file heat map, interop, divergences, ties."""
     import time
