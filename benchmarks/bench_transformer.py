@@ -7,7 +7,7 @@ Single stream: one call of --steps steps.  Batched: --batch calls of about
 --batched-steps steps each, decoded together (0 skips it).  A progress bar
 on stderr follows the first row.
 
-The loop runs ~11 wasm instructions per iteration.  With the dense cache
+The loop runs 13 trace records (wasm instructions) per iteration.  With the dense cache
 every look-up scans all positions, so time grows quadratically with the
 trace (11 tokens per step): 100,000 steps (1.1M tokens) is only practical
 with an O(log t) backend; use --steps to measure dense at a size it can do.
@@ -31,7 +31,7 @@ from reference_model.weights import compiled_model
 LOOP = """(module (func (export "count") (param i32) (result i32) (local i32)
   block loop local.get 0 i32.eqz br_if 1 local.get 1 local.get 0 i32.add local.set 1
     local.get 0 i32.const 1 i32.sub local.set 0 br 0 end end local.get 1))"""
-STEPS_PER_ITER = 14
+STEPS_PER_ITER = 13  # trace records per loop iteration (the call adds 7 more)
 
 
 def run(model, prompts, max_tokens, backend, weights, label):
@@ -66,7 +66,7 @@ def main():
     model = compiled_model(a.device, a.dtype)
     runs = [("single", 1, a.steps)] + ([("batched", a.batch, a.batched_steps)] if a.batched_steps else [])
     for label, batch, steps in runs:
-        n = max(1, steps // STEPS_PER_ITER)
+        n = max(1, -(-(steps - 7) // STEPS_PER_ITER))  # iterations for at least `steps` records
         budget = (n + 2) * STEPS_PER_ITER * vocab.GROUP + 200
         prompts = [encode_invocation(m, m.exports["count"][1], [n - b], {}) for b in range(batch)]
         gen, dt = run(model, prompts, budget, a.backend, a.weights, label)
