@@ -198,7 +198,9 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
     for i in reversed(dropped):
         del table[i]
     for entry in new:
-        table.append(tomlkit.item(entry))
+        item = tomlkit.item(entry)
+        item.trivia.indent = "\n"  # a blank line before each new entry
+        table.append(item)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomlkit.dumps(doc))
     return {"path": path, "kept": len(kept), "added": len(new), "dropped": len(dropped)}
