@@ -147,13 +147,14 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
     rows = frame[frame["executor"] == executor]
     all_configs = sorted(rows["config"].unique())
     messages = rows["message"].fillna("").astype(str) if "message" in rows else pd.Series("", index=rows.index)
+    index = {id(e): i for i, e in enumerate(old.entries)}
     named: dict[int, list] = {}  # entry index -> [(row key, status)] of the rows it names
     keys = list(zip(rows["file"].astype(str), rows["line"].astype(int), rows["kind"].astype(str),
                     rows["config"].astype(str), messages, rows["status"].astype(str)))
     for key in keys:
         e = old.lookup(*key[:5])
         if e is not None:
-            named.setdefault(old.entries.index(e), []).append(key)
+            named.setdefault(index[id(e)], []).append(key)
     dropped = sorted(i for i, got in named.items()
                      if any(k[5] not in old.entries[i].status for k in got) or all(k[5] == "pass" for k in got))
     kept = [e for i, e in enumerate(old.entries) if i not in dropped]

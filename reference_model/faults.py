@@ -140,6 +140,7 @@ def unmasked_padding(config, state: dict) -> dict:
     (batch 1, or the longest prompt of a batch) is unaffected.
     """
     pos_dims = torch.nonzero(state["pos_emb"][1]).flatten().tolist()
+
     def shift(w):
         w[config.pad_token, pos_dims] += 2.0 ** 30
 

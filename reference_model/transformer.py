@@ -20,10 +20,10 @@ Weight format: every ``x @ W`` goes through ``matmul``, which multiplies by
 the stored matrix (``"dense"``, BLAS) or by a CSR copy of it (``"sparse"``,
 the default: compiled weights are over 99% zeros, and a token's decode
 step then reads ~75k weights instead of 12.6M; matrices under SPARSE_MIN
-elements stay dense).  In float64 the compiled
-model's sums are exact, so both formats give the same bits; in float32 the
-summation order can differ, which is why the format is part of a run's
-config and recorded with its results.
+elements stay dense).  In float64 the compiled model's sums are exact, so
+both formats give the same bits; in float32 the summation order can
+differ, which is why the format is part of a run's config and recorded
+with its results.
 """
 from __future__ import annotations
 

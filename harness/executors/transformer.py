@@ -45,6 +45,7 @@ def _config(config: str) -> dict:
     except ConfigError as e:
         raise ValueError(str(e)) from None
     c["tf32"], c["fault"], c["weights"] = False, "", "sparse"
+    forced = None  # a fault may need a weight format (float16: torch has no CPU float16 CSR kernel)
     for part in filter(None, c["variant"].split("-")):
         if part == "tf32":  # float32 matmuls on TF32 tensor cores (CUDA): shows what TF32 does
             c["tf32"] = True
@@ -55,10 +56,12 @@ def _config(config: str) -> dict:
         from reference_model.faults import fault_of_variant
 
         try:
-            fault_of_variant(part)  # fault_<name>: a planted weight fault (negative control)
+            fault = fault_of_variant(part)  # fault_<name>: a planted weight fault (negative control)
         except KeyError as e:
             raise ValueError(f"{e.args[0]} (or tf32, dense_weights) in {config!r}") from None
         c["fault"] = part
+        forced = fault.weights
+    c["weights"] = forced or c["weights"]
     return c
 
 
@@ -114,10 +117,9 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
-        from reference_model.faults import FAULTS, faulty_model
+        from reference_model.faults import faulty_model
 
         model = faulty_model(device, dtype, fault.removeprefix("fault_"))
-        weights = FAULTS[fault.removeprefix("fault_")].weights or weights
     else:
         model = compiled_model(device, dtype)
     prompts, row = [prompt.tokens], 0
@@ -126,7 +128,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         others = [pool[k % len(pool)] for k in range(batch - 1)]
         row = (rng or random).randrange(batch)
         prompts = others[:row] + [prompt.tokens] + others[row:]
-    def malformed(b: int, tokens: list) -> bool:  # stop the needle as soon as its trace cannot be valid
+
+    def stop_row(b: int, tokens: list) -> bool:  # the needle stops as soon as its trace cannot be valid
         if b != row:  # the other rows only fill the batch: decoding ends with the needle
             return True
         try:
@@ -137,7 +140,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
 
     with pinned(tf32=tf32):
         gen = model.generate(prompts, max_new_tokens=max_steps * vocab.GROUP + 2,
-                             stop_tokens=vocab.STOP_TOKENS, backend=backend, weights=weights, stop_when=malformed)
+                             stop_tokens=vocab.STOP_TOKENS, backend=backend, weights=weights, stop_when=stop_row)
     tokens = gen.tokens[row]
     min_margin, near_tie = attention_margins(gen.selected[row], gen.margin[row], gen.best[row])
     if haystack is not None and gen.stopped[row]:  # a prompt that halts joins the haystack for later needles
