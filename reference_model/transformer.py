@@ -33,12 +33,14 @@ import weakref
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
 from reference_model.attention.tied_mean import tied_mean
 
 WEIGHT_FORMATS = ("sparse", "dense")
+ENGINES = ("torch", "native")
 SPARSE_MIN = 16384
 BACKENDS = {"dense": "reference_model.attention.dense:DenseCache", "hull": "reference_model.attention.hull:HullCache"}
 
@@ -192,10 +194,11 @@ class Transformer(nn.Module):
         return self.tok_emb[tokens] + feats @ self.pos_emb  # (..., D)
 
     # -- fast path: one position at a time through KV caches -----------------
-    def new_caches(self, batch: int, backend: str = "dense") -> list:
+    def new_caches(self, batch: int, backend: str = "dense", **options) -> list:
+        """One KV cache per attention layer (None for a layer without); options go to the cache class."""
         cls = cache_class(backend)
         dt, dev = self.tok_emb.dtype, self.tok_emb.device
-        return [cls(batch, a.heads, a.dv, dtype=dt, device=dev) if a is not None else None for a in self.attn]
+        return [cls(batch, a.heads, a.dv, dtype=dt, device=dev, **options) if a is not None else None for a in self.attn]
 
     def step(self, tokens: torch.Tensor, positions: torch.Tensor, caches: list, fmt: str = "sparse"):
         """Logits (B, V) for the next token, and each attention layer's Lookup."""
@@ -272,6 +275,8 @@ class Transformer(nn.Module):
         stop_tokens: Iterable[int],
         backend: str = "dense",
         weights: str = "sparse",
+        engine: str = "torch",
+        threads: int = 1,
         check_every: int = 64,
         stop_when: Callable[[int, list], bool] | None = None,
     ) -> Generation:
@@ -281,9 +286,19 @@ class Transformer(nn.Module):
         so far)`` says so (asked every ``check_every`` tokens: a caller's
         stopping criterion, e.g. output that can no longer be valid).
         ``weights`` is the weight format of every matmul (WEIGHT_FORMATS).
+        ``engine`` "native" runs the same steps fused into native calls
+        (``reference_model/native.py``: CPU, float32/float64, hull
+        attention, its own CSR format), its batch rows split over
+        ``threads`` threads; it asks ``stop_when`` after ``check_every``
+        tokens and then each time a row's tokens grew by a quarter (a
+        caller that re-reads the whole output then does O(n) work in all).
         """
         if weights not in WEIGHT_FORMATS:
             raise ValueError(f"unknown weight format {weights!r}; known: {', '.join(WEIGHT_FORMATS)}")
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
+        if engine == "native":
+            return self._generate_native(prompts, max_new_tokens, stop_tokens, backend, check_every, stop_when, threads)
         dev = self.tok_emb.device
         B = len(prompts)
         width = max(len(p) for p in prompts)
@@ -336,3 +351,77 @@ class Transformer(nn.Module):
             rtop.append(top_t[b, :n])
             stopped.append(end is not None)
         return Generation(rows, rsel, rmar, rtop, stopped)
+
+    def _generate_native(self, prompts, max_new_tokens, stop_tokens, backend, check_every, stop_when,
+                         threads: int = 1) -> Generation:
+        """generate() on the native engine: the same batch layout, stopping rule and Generation.
+
+        With ``threads`` > 1 the rows are split into that many groups decoded
+        in parallel (the engine releases the GIL).  Every group keeps the
+        whole batch's left padding, so a row sees exactly the positions it
+        would see in one batch.
+        """
+        if backend != "hull" or self.tok_emb.device.type != "cpu":
+            raise ValueError(f"the native engine runs hull attention on the CPU, not {backend} on {self.tok_emb.device}")
+        B = len(prompts)
+        width = max(len(p) for p in prompts)
+        grid = np.full((B, width), self.config.pad_token, dtype=np.int64)
+        for b, p in enumerate(prompts):
+            grid[b, width - len(p):] = p
+        offset = np.array([width - len(p) for p in prompts], np.int64)
+        stops = np.array(sorted(set(stop_tokens)), np.int64)
+        groups = [g for g in np.array_split(np.arange(B), max(1, min(threads, B))) if len(g)]
+        args = (grid, offset, stops, max_new_tokens, check_every, stop_when)
+        if len(groups) == 1:
+            parts = [self._native_group(groups[0], *args)]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(groups)) as pool:
+                parts = list(pool.map(lambda g: self._native_group(g, *args), groups))
+        stop_set = set(int(s) for s in stops)
+        out, rsel, rmar, rtop, stopped = [], [], [], [], []
+        for rows, sel_t, mar_t, top_t in parts:
+            for i, row in enumerate(rows):
+                end = next((j + 1 for j, x in enumerate(row) if x in stop_set), None)
+                n = end if end is not None else len(row)
+                out.append(row[:n])
+                rsel.append(sel_t[:n, i])
+                rmar.append(mar_t[:n, i])
+                rtop.append(top_t[:n, i])
+                stopped.append(end is not None)
+        return Generation(out, rsel, rmar, rtop, stopped)
+
+    def _native_group(self, group, grid, offset, stops, max_new_tokens, check_every, stop_when):
+        """Decode the batch rows ``group`` on one native engine: (tokens per row, selected, margin, best (n, rows, heads))."""
+        from reference_model.native import Engine
+
+        width = grid.shape[1]
+        grid, offset = grid[group], offset[group]
+        G = len(group)
+        engine = Engine(self, G, max_positions=width + max_new_tokens)
+        if width > 1:
+            engine.prefill(grid[:, : width - 1], -offset)
+        token = grid[:, width - 1].copy()
+        done = np.zeros(G, np.bool_)
+        chunks = []
+        new = 0
+        rows: list[list[int]] = [[] for _ in range(G)]
+        while True:
+            chunk = min(max(check_every, new // 4), max_new_tokens - new)
+            toks, sel, mar, top = engine.decode(token, width - 1 + new - offset, chunk, stops, done)
+            chunks.append((sel, mar, top))
+            new += len(toks)
+            for i in range(G):
+                rows[i] += toks[:, i].tolist()
+            if new >= max_new_tokens or done.all():
+                break
+            token = toks[-1].copy()
+            if stop_when is not None:
+                for i in range(G):
+                    if not done[i] and stop_when(int(group[i]), rows[i]):
+                        done[i] = True
+                if done.all():
+                    break
+        sel_t, mar_t, top_t = (torch.from_numpy(np.concatenate([c[k] for c in chunks], axis=0)) for k in range(3))
+        return rows, sel_t, mar_t, top_t

@@ -61,8 +61,8 @@ def test_transformer_module_imports_nothing_wasm_specific():
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     # the attention package's tied-value sum is shared with the caches (it knows nothing of wasm either)
-    assert names <= {"__future__", "importlib", "warnings", "weakref", "dataclasses", "typing", "torch",
-                     "reference_model.attention.tied_mean"}, names
+    assert names <= {"__future__", "importlib", "warnings", "weakref", "dataclasses", "typing", "numpy", "torch",
+                     "concurrent.futures", "reference_model.attention.tied_mean", "reference_model.native"}, names
 
 
 def test_plain_forward_agrees_with_cached_decoding():

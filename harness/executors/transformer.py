@@ -45,6 +45,7 @@ def _config(config: str) -> dict:
     except ConfigError as e:
         raise ValueError(str(e)) from None
     c["tf32"], c["fault"], c["weights"] = False, "", "sparse"
+    torch_engine = False
     forced = None  # a fault may need a weight format (float16: torch has no CPU float16 CSR kernel)
     for part in filter(None, c["variant"].split("-")):
         if part == "tf32":  # float32 matmuls on TF32 tensor cores (CUDA): shows what TF32 does
@@ -53,15 +54,22 @@ def _config(config: str) -> dict:
         if part == "dense_weights":  # BLAS on the stored matrices instead of CSR copies (float32 sums in another order)
             c["weights"] = "dense"
             continue
+        if part == "torch_engine":  # hull on the CPU through torch ops, not the fused native engine
+            torch_engine = True
+            continue
         from reference_model.faults import fault_of_variant
 
         try:
             fault = fault_of_variant(part)  # fault_<name>: a planted weight fault (negative control)
         except KeyError as e:
-            raise ValueError(f"{e.args[0]} (or tf32, dense_weights) in {config!r}") from None
+            raise ValueError(f"{e.args[0]} (or tf32, dense_weights, torch_engine) in {config!r}") from None
         c["fault"] = part
         forced = fault.weights
     c["weights"] = forced or c["weights"]
+    # the native engine (reference_model/native.py) serves hull attention on the CPU in its own CSR format;
+    # everything else, and any config that asks for torch's weight formats or TF32, runs through torch
+    native = c["backend"] == "hull" and c["device"] == "cpu" and c["weights"] == "sparse" and not c["tf32"]
+    c["engine"] = "native" if native and not torch_engine else "torch"
     return c
 
 
@@ -96,7 +104,7 @@ def attention_margins(selected: torch.Tensor, margin: torch.Tensor, best: torch.
 
 def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="cpu", dtype="f64", backend="dense",
                    max_steps: int = DEFAULT_MAX_STEPS, fault: str = "", tf32: bool = False, weights: str = "sparse",
-                   batch: int = 1, haystack: list | None = None, rng: random.Random | None = None,
+                   engine: str = "torch", batch: int = 1, haystack: list | None = None, rng: random.Random | None = None,
                    max_prompt: int | None = None) -> Invocation:
     """Execute one call on the compiled model; raise Trap / Exhaustion / StepLimit / Unsupported.
 
@@ -140,7 +148,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
 
     with pinned(tf32=tf32):
         gen = model.generate(prompts, max_new_tokens=max_steps * vocab.GROUP + 2,
-                             stop_tokens=vocab.STOP_TOKENS, backend=backend, weights=weights, stop_when=stop_row)
+                             stop_tokens=vocab.STOP_TOKENS, backend=backend, weights=weights, engine=engine,
+                             stop_when=stop_row)
     tokens = gen.tokens[row]
     min_margin, near_tie = attention_margins(gen.selected[row], gen.margin[row], gen.best[row])
     if haystack is not None and gen.stopped[row]:  # a prompt that halts joins the haystack for later needles
@@ -241,7 +250,8 @@ class TransformerExecutor(Executor):
             raise ValueError(f"batch must be at least 1 (got {batch})")
         self.config = config
         self.options = {"device": c["device"], "dtype": c["dtype"], "backend": c["backend"], "max_steps": max_steps,
-                        "fault": c["fault"], "tf32": c["tf32"], "weights": c["weights"], "batch": batch,
+                        "fault": c["fault"], "tf32": c["tf32"], "weights": c["weights"], "engine": c["engine"],
+                        "batch": batch,
                         "max_prompt": max_prompt}
 
     def open_session(self) -> Session:
@@ -251,6 +261,7 @@ class TransformerExecutor(Executor):
         with pinned(tf32=self.options["tf32"]):
             return {"torch": torch.__version__, "machine": "i32-core-1", "max_steps": self.options["max_steps"],
                     "max_prompt": self.options["max_prompt"], "weight_format": self.options["weights"],
+                    "engine": self.options["engine"],
                     **settings()}
 
 

@@ -81,13 +81,15 @@ _EPS = {torch.float64: (2.0**-53, 4 * 2.0**-1074), torch.float32: (2.0**-24, 4 *
 class HullCache(KVCache):
     """Keys and values of one attention layer, indexed by convex layers for O(log t) look-ups (CPU)."""
 
-    def __init__(self, batch, heads, value_dim, *, dtype, device, layers: int = 3, capacity: int = 256):
+    def __init__(self, batch, heads, value_dim, *, dtype, device, layers: int = 3, capacity: int = 256,
+                 max_positions: int | None = None):
         super().__init__(batch, heads, value_dim, dtype=dtype, device=device)
         if dtype not in _EPS:
             raise ValueError(f"HullCache supports float32 and float64, not {dtype}")
         self._np = np.float64 if dtype == torch.float64 else np.float32
         self._eps, self._eta = _EPS[dtype]
         self.layers = layers
+        self.max_positions = max_positions  # growing by doubling stops here (a caller that knows its length)
         R = batch * heads
         self._alloc(R, max(capacity, 1))
         self._meta = np.zeros(hk.META_HEAD + R * hk.rb_size(layers), np.int64)
@@ -130,6 +132,20 @@ class HullCache(KVCache):
         v = values.detach().to("cpu", self.dtype).reshape(P, R, self.value_dim).numpy()
         self._run(self._empty_q, (np.ascontiguousarray(k), np.ascontiguousarray(v)))
 
+    def _reserve(self, need: int) -> None:
+        if need > self._keys.shape[1]:
+            cap = self._keys.shape[1]
+            while cap < need:
+                cap *= 2
+            if self.max_positions is not None:
+                cap = max(need, min(cap, self.max_positions))
+            self._alloc(self.batch * self.heads, cap, (self._keys, self._vals, self._gxy, self._ist))
+
+    def reserve(self, need: int) -> None:
+        """Make room for ``need`` positions in all (the native engine appends without growing the arrays)."""
+        self._run(self._empty_q)
+        self._reserve(need)
+
     def _run(self, queries: np.ndarray, block=None):
         P = len(self._pending)
         if block is not None:
@@ -144,12 +160,7 @@ class HullCache(KVCache):
             nk = np.empty((0, self.batch * self.heads, 2), self._np)
             nv = np.empty((0, self.batch * self.heads, self.value_dim), self._np)
         self._pending = []
-        need = int(self._meta[hk.M_T]) + P
-        if need > self._keys.shape[1]:
-            cap = self._keys.shape[1]
-            while cap < need:
-                cap *= 2
-            self._alloc(self.batch * self.heads, cap, (self._keys, self._vals, self._gxy, self._ist))
+        self._reserve(int(self._meta[hk.M_T]) + P)
         R = self.batch * self.heads
         out_f = np.empty((R, self.value_dim + 2), self._np)
         out_i = np.empty((R, 2), np.int64)

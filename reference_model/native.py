@@ -1,0 +1,306 @@
+"""The native engine: the generic transformer's decode step, fused into one numba call per chunk of tokens.
+
+``Transformer.generate(engine="native")`` (CPU, float32/float64, hull
+attention) runs here.  It computes what ``Transformer.step`` computes, the
+same layers in the same order, from the same compiled weights:
+
+* embedding ``tok_emb[token] + (1, t, t*t) @ pos_emb``;
+* per attention layer: ``qkv = x W_qkv + b_qkv``, the keys and values
+  appended to the layer's hull cache and the queries looked up there (the
+  kernels of ``attention/_hull_kernels.py``, the same calls HullCache
+  makes), ``x + out W_o``;
+* per feed-forward layer: ``x + (ReLU(x W1 + b1) * (x Wg + bg)) W2``;
+* readout ``x W_out + b_out`` and argmax (the first maximum; a NaN wins, as
+  in torch).
+
+Nothing here knows about WebAssembly either: the loop only feeds each
+emitted token back in and steps the caches (ARCHITECTURE.md rule 1).  What
+it removes is the per-operation cost of Python and torch, about 100 small
+tensor operations per token.
+
+Weight format: every matrix is kept as CSR over its *input* rows, and
+``x @ W`` adds ``x[d] * W[d, :]`` for the non-zero ``x[d]`` in ascending
+``d`` (the residual stream and the ReLU outputs are mostly zeros, so a
+token reads a small part of the weights).  Every output is then the sum of
+its non-zero terms in ascending input order, starting from +0, the bias
+added last: exactly what the row-ordered CSR product of the torch
+``"sparse"`` format computes (skipping a zero term cannot change a sum that
+starts at +0).  In float64 the compiled model's sums are exact anyway; in
+float32 the order matters, which is why the engine is part of a run's
+config (see ``harness/executors/transformer.py``).
+
+Prompts go through the same step as generated tokens (their outputs are
+not read out), so prefill costs O(P log P) on the hull instead of the
+O(P^2) of the dense prefill.
+"""
+from __future__ import annotations
+
+import warnings
+import weakref
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from numba import njit
+from numba.typed import List
+
+from reference_model.attention import _hull_kernels as hk
+
+DTYPES = {torch.float64: np.float64, torch.float32: np.float32}
+
+
+class Packed(NamedTuple):
+    """A model's weights in the engine's format (numpy arrays of the model's dtype)."""
+
+    tok_emb: np.ndarray  # (V, D)
+    pos_emb: np.ndarray  # (3, D)
+    layers: np.ndarray  # (L, 8) int64: heads, dv, d_ff, matrix of qkv, of w_o, of w_in, of ffn w_out, cache index
+    mats: np.ndarray  # (M, 4) int64: first row pointer, rows (inputs), columns (outputs), bias offset or -1
+    rowptr: np.ndarray  # int64, absolute offsets into col / val
+    col: np.ndarray  # int32
+    val: np.ndarray
+    bias: np.ndarray
+    readout: int  # matrix of the readout
+
+
+_PACKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> (versions of its buffers, Packed)
+
+
+def _versions(model) -> tuple:
+    return tuple((id(b), b._version) for b in model.buffers())
+
+
+def packed(model) -> Packed:
+    """The model's Packed weights, made once and made again if a buffer changed in place (a planted fault)."""
+    hit = _PACKS.get(model)
+    versions = _versions(model)
+    if hit is None or hit[0] != versions:
+        hit = (versions, _pack(model))
+        _PACKS[model] = hit
+    return hit[1]
+
+
+def _pack(model) -> Packed:
+    dt = DTYPES[model.tok_emb.dtype]
+    mats, ptrs, cols, vals, biases = [], [], [], [], []
+    n_ptr = n_nz = n_bias = 0
+
+    def add(w: torch.Tensor, b: torch.Tensor | None) -> int:
+        nonlocal n_ptr, n_nz, n_bias
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            csr = w.detach().cpu().to_sparse_csr()  # rows = inputs, columns sorted ascending within a row
+        crow = csr.crow_indices().numpy().astype(np.int64)
+        mats.append((n_ptr, w.shape[0], w.shape[1], n_bias if b is not None else -1))
+        ptrs.append(crow + n_nz)
+        cols.append(csr.col_indices().numpy().astype(np.int32))
+        vals.append(csr.values().numpy().astype(dt))
+        n_ptr += len(crow)
+        n_nz += int(crow[-1])
+        if b is not None:
+            biases.append(b.detach().cpu().numpy().astype(dt))
+            n_bias += b.shape[0]
+        return len(mats) - 1
+
+    layers = []
+    n_cache = 0
+    for attn, ffn in zip(model.attn, model.ffn):
+        row = [0, 0, 0, -1, -1, -1, -1, -1]
+        if attn is not None:
+            row[0:2] = attn.heads, attn.dv
+            row[3], row[4] = add(attn.w_qkv, attn.b_qkv), add(attn.w_o, None)
+            row[7] = n_cache
+            n_cache += 1
+        if ffn is not None:
+            row[2] = ffn.f
+            row[5], row[6] = add(ffn.w_in, ffn.b_in), add(ffn.w_out, None)
+        layers.append(row)
+    readout = add(model.w_out, model.b_out)
+    return Packed(model.tok_emb.detach().cpu().numpy().astype(dt), model.pos_emb.detach().cpu().numpy().astype(dt),
+                  np.array(layers, np.int64), np.array(mats, np.int64), np.concatenate(ptrs),
+                  np.concatenate(cols), np.concatenate(vals), np.concatenate(biases), readout)
+
+
+@njit(cache=True)
+def _matvec(x, m, mats, rowptr, col, val, bias, out):
+    """out[:F] = x @ W_m (+ b_m): the non-zero terms of each output in ascending input order, bias last."""
+    base, din, dout, bo = mats[m, 0], mats[m, 1], mats[m, 2], mats[m, 3]
+    for f in range(dout):
+        out[f] = 0
+    for d in range(din):
+        xd = x[d]
+        if xd != 0:  # NaN and inf are non-zero: they propagate as in the dense product
+            for k in range(rowptr[base + d], rowptr[base + d + 1]):
+                out[col[k]] += xd * val[k]
+    if bo >= 0:
+        for f in range(dout):
+            out[f] = out[f] + bias[bo + f]
+
+
+@njit(cache=True, nogil=True)
+def decode(tok_emb, pos_emb, layers, mats, rowptr, col, val, bias, readout,
+           keys_l, vals_l, gxy_l, ist_l, box_l, meta_l, aid_l, axy_l, eps, eta, fallbacks,
+           feed, pos0, n, emit, stops, done, out_tok, out_sel, out_mar, out_top):
+    """Run ``n`` positions of a batch through the model, all layers, in one call.
+
+    feed (B, P): with ``emit`` false, the P positions fed are its columns
+    (a prompt; nothing is read out, n == P).  With ``emit`` true, P == 1:
+    the first position takes feed[:, 0], every later one the token emitted
+    at the position before; each emitted token goes to out_tok[i], each
+    head's selected position / margin (0 for an exact tie) / best score to
+    out_sel[i] / out_mar[i] / out_top[i], and rows whose token is in
+    ``stops`` are marked in ``done``.  The first position of row b is
+    pos0[b].  Caches need capacity for n more positions.  Returns how many
+    positions ran: n, or fewer once every row is done.
+    """
+    B = feed.shape[0]
+    D = tok_emb.shape[1]
+    L = layers.shape[0]
+    dt = tok_emb.dtype
+    zero = np.zeros(1, dt)[0]
+    width = D
+    for m in range(mats.shape[0]):
+        width = max(width, mats[m, 2])
+    x = np.empty((B, D), dt)
+    y = np.empty(width, dt)
+    h = np.empty(width, dt)
+    tv = np.empty(2, dt)
+    tok = np.empty(B, np.int64)
+    for b in range(B):
+        tok[b] = feed[b, 0]
+    hmax, dvmax, htot = 1, 1, 0
+    for li in range(L):
+        hmax = max(hmax, layers[li, 0])
+        dvmax = max(dvmax, layers[li, 1])
+        htot += layers[li, 0]
+    nk = np.empty((1, B * hmax, 2), dt)
+    nv = np.empty((1, B * hmax, dvmax), dt)
+    q = np.empty((B * hmax, 2), dt)
+    out_f = np.empty((B * hmax, dvmax + 2), dt)
+    out_i = np.empty((B * hmax, 2), np.int64)
+    for i in range(n):
+        if not emit and i > 0:
+            for b in range(B):
+                tok[b] = feed[b, i]
+        # embedding
+        for b in range(B):
+            tv[0] = pos0[b] + i
+            tv[1] = tv[0] * tv[0]
+            for d in range(D):
+                x[b, d] = tok_emb[tok[b], d] + (pos_emb[0, d] + tv[0] * pos_emb[1, d] + tv[1] * pos_emb[2, d])
+        hoff = 0
+        for li in range(L):
+            H, dv, F = layers[li, 0], layers[li, 1], layers[li, 2]
+            if H > 0:
+                a = layers[li, 7]
+                for b in range(B):
+                    _matvec(x[b], layers[li, 3], mats, rowptr, col, val, bias, y)
+                    for hh in range(H):
+                        r = b * H + hh
+                        q[r, 0], q[r, 1] = y[2 * hh], y[2 * hh + 1]
+                        nk[0, r, 0], nk[0, r, 1] = y[2 * H + 2 * hh], y[2 * H + 2 * hh + 1]
+                        for d in range(dv):
+                            nv[0, r, d] = y[4 * H + hh * dv + d]
+                aid, axy, fb = hk.step(keys_l[a], vals_l[a], gxy_l[a], ist_l[a], box_l[a], meta_l[a], aid_l[a],
+                                       axy_l[a], nk, nv, q, out_f, out_i, eps, eta)
+                aid_l[a] = aid
+                axy_l[a] = axy
+                fallbacks[a] += fb
+                for b in range(B):
+                    for hh in range(H):
+                        r = b * H + hh
+                        for d in range(dv):
+                            h[hh * dv + d] = out_f[r, d]
+                        if emit:
+                            out_sel[i, b, hoff + hh] = out_i[r, 0]
+                            out_mar[i, b, hoff + hh] = zero if out_i[r, 1] > 1 else out_f[r, dv]
+                            out_top[i, b, hoff + hh] = out_f[r, dv + 1]
+                    _matvec(h, layers[li, 4], mats, rowptr, col, val, bias, y)
+                    for d in range(D):
+                        x[b, d] = x[b, d] + y[d]
+                hoff += H
+            if F > 0:
+                for b in range(B):
+                    _matvec(x[b], layers[li, 5], mats, rowptr, col, val, bias, y)
+                    for f in range(F):
+                        p = y[f]
+                        if p <= 0:
+                            p = zero
+                        h[f] = p * y[F + f]
+                    _matvec(h, layers[li, 6], mats, rowptr, col, val, bias, y)
+                    for d in range(D):
+                        x[b, d] = x[b, d] + y[d]
+        if not emit:
+            continue
+        all_done = True
+        for b in range(B):
+            _matvec(x[b], readout, mats, rowptr, col, val, bias, y)
+            best, bi = y[0], 0
+            for v in range(1, mats[readout, 2]):
+                if best != best:
+                    break
+                if y[v] > best or y[v] != y[v]:
+                    best, bi = y[v], v
+            tok[b] = bi
+            out_tok[i, b] = bi
+            for s in range(stops.shape[0]):
+                if stops[s] == bi:
+                    done[b] = True
+            all_done = all_done and done[b]
+        if all_done:
+            return i + 1
+    return n
+
+
+class Engine:
+    """The native decode of one batch: the packed weights, one HullCache per attention layer, the positions so far."""
+
+    def __init__(self, model, batch: int, max_positions: int | None = None):
+        if model.tok_emb.dtype not in DTYPES:
+            raise ValueError(f"the native engine runs float32 and float64, not {model.tok_emb.dtype}")
+        self.w = packed(model)
+        self.caches = [c for c in model.new_caches(batch, "hull", max_positions=max_positions) if c is not None]
+        self.batch = batch
+        self.fallbacks = np.zeros(len(self.caches), np.int64)
+        self.heads = int(self.w.layers[:, 0].sum())
+        self._lists, self._keys_seen = None, []
+
+    _FIELDS = ("_keys", "_vals", "_gxy", "_ist", "_box", "_meta", "_aid", "_axy")
+
+    def _state(self, n: int) -> list:
+        """The caches' arrays as typed lists (made again only when reserving room for n positions moved them)."""
+        for c in self.caches:
+            c.reserve(len(c) + n)
+        keys = [c._keys for c in self.caches]
+        if self._lists is None or any(a is not b for a, b in zip(keys, self._keys_seen)):
+            self._lists = [List([getattr(c, name) for c in self.caches]) for name in self._FIELDS]
+            self._keys_seen = keys
+        return self._lists
+
+    def _run(self, feed: np.ndarray, pos0: np.ndarray, n: int, emit: bool, stops, done, outs):
+        lists = self._state(n)
+        c0 = self.caches[0]
+        w = self.w
+        ran = decode(w.tok_emb, w.pos_emb, w.layers, w.mats, w.rowptr, w.col, w.val, w.bias, w.readout,
+                     *lists, c0._eps, c0._eta, self.fallbacks, feed, pos0, n, emit, stops, done, *outs)
+        for c, aid, axy in zip(self.caches, lists[6], lists[7]):  # the arena may have been reallocated
+            c._aid, c._axy = aid, axy
+        return ran
+
+    def prefill(self, tokens: np.ndarray, pos0: np.ndarray) -> None:
+        """Feed a prompt (B, P) without reading anything out."""
+        B, P = tokens.shape
+        dt = self.w.tok_emb.dtype
+        outs = (np.empty((0, B), np.int64), np.empty((0, B, 0), np.int64), np.empty((0, B, 0), dt),
+                np.empty((0, B, 0), dt))
+        self._run(np.ascontiguousarray(tokens, np.int64), pos0, P, False, np.empty(0, np.int64),
+                  np.zeros(B, np.bool_), outs)
+
+    def decode(self, token: np.ndarray, pos0: np.ndarray, n: int, stops: np.ndarray, done: np.ndarray):
+        """Up to n argmax steps from ``token`` (B,): (tokens (k, B), selected, margin, best (k, B, heads))."""
+        B = self.batch
+        dt = self.w.tok_emb.dtype
+        outs = (np.empty((n, B), np.int64), np.empty((n, B, self.heads), np.int64), np.empty((n, B, self.heads), dt),
+                np.empty((n, B, self.heads), dt))
+        k = self._run(np.ascontiguousarray(token.reshape(B, 1), np.int64), pos0, n, True, stops, done, outs)
+        return tuple(o[:k] for o in outs)

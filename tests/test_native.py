@@ -1,0 +1,124 @@
+"""The native engine (reference_model/native.py) against the torch engine, bit for bit."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+import wasmtime
+
+from harness.executors.transformer import TransformerExecutor, _config
+from reference_model.compiler import vocabulary as vocab
+from reference_model.program.binary import decode_module
+from reference_model.program.decoding import decode_trace
+from reference_model.program.encoding import encode_invocation
+from reference_model.weights import compiled_model
+from transformer_cases import CONTROL, MATH
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _prompts():
+    ctl, math = decode_module(wasmtime.wat2wasm(CONTROL)), decode_module(wasmtime.wat2wasm(MATH))
+    return [encode_invocation(ctl, ctl.exports["fac"][1], [5], {}),
+            encode_invocation(math, math.exports["div_s"][1], [7, 0], {}),  # a trap
+            encode_invocation(math, math.exports["arith"][1], [123456789, 987654], {})]
+
+
+def _same(a, b):
+    assert a.tokens == b.tokens
+    assert a.stopped == b.stopped
+    for name in ("selected", "margin", "best"):
+        for x, y in zip(getattr(a, name), getattr(b, name)):
+            assert x.dtype == y.dtype and x.shape == y.shape
+            assert torch.equal(x, y), name
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+def test_native_engine_gives_the_torch_engines_bits(dtype):
+    """Tokens, selected positions, margins and best scores: identical, one row and a left-padded batch."""
+    model = compiled_model("cpu", dtype)
+    prompts = [p.tokens for p in _prompts()]
+    for batch in ([prompts[0]], prompts):
+        runs = [model.generate(batch, max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull", engine=e)
+                for e in ("torch", "native")]
+        if dtype == "f64":  # float32 runs away on some of these (the design limit docs/transformer.md describes)
+            assert all(runs[0].stopped)
+        _same(*runs)
+
+
+def test_native_threads_split_rows_without_changing_them():
+    model = compiled_model("cpu", "f64")
+    prompts = [p.tokens for p in _prompts()] * 2
+    one, two = (model.generate(prompts, max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull",
+                               engine="native", threads=t) for t in (1, 3))
+    _same(one, two)
+
+
+def test_native_traces_decode_to_the_reference_results():
+    model = compiled_model("cpu", "f64")
+    p = _prompts()[0]
+    gen = model.generate([p.tokens], max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull",
+                         engine="native")
+    assert decode_trace(p, gen.tokens[0]).results == [120]
+
+
+def test_native_engine_follows_in_place_weight_changes():
+    """A weight changed after packing (a planted fault) is used as changed: the packed copy is made again."""
+    from reference_model.native import packed
+
+    model = compiled_model("cpu", "f64")
+    clone = type(model)(model.config).double()
+    clone.load_state_dict(model.state_dict())
+    p = _prompts()[0].tokens
+    before = clone.generate([p], max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull", engine="native")
+    first = packed(clone)
+    clone.w_out.mul_(-1.0)  # every logit negated: argmax picks another token
+    assert packed(clone) is not first
+    after = clone.generate([p], max_new_tokens=50, stop_tokens=vocab.STOP_TOKENS, backend="hull", engine="native")
+    assert after.tokens[0][:5] != before.tokens[0][:5]
+
+
+def test_native_stop_when_is_asked_and_obeyed():
+    model = compiled_model("cpu", "f64")
+    m = decode_module(wasmtime.wat2wasm(CONTROL))
+    p = encode_invocation(m, m.exports["fac"][1], [12], {})
+    asked = []
+
+    def stop(row, tokens):
+        asked.append(len(tokens))
+        return True
+
+    gen = model.generate([p.tokens], max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull",
+                         engine="native", check_every=16, stop_when=stop)
+    assert asked == [16] and len(gen.tokens[0]) == 16 and gen.stopped == [False]
+
+
+def test_native_engine_refuses_what_it_does_not_run():
+    model = compiled_model("cpu", "f64")
+    with pytest.raises(ValueError, match="hull attention on the CPU"):
+        model.generate([[1, 2]], max_new_tokens=1, stop_tokens=[0], backend="dense", engine="native")
+    with pytest.raises(ValueError, match="unknown engine"):
+        model.generate([[1, 2]], max_new_tokens=1, stop_tokens=[0], engine="jit")
+    gen = model.generate([[1, 2]], max_new_tokens=0, stop_tokens=[0], backend="hull", engine="native")
+    assert gen.tokens == [[]] and gen.selected[0].shape == (0, 26)
+
+
+def test_configs_pick_the_engine_and_record_it():
+    assert _config("cpu-f64-hull")["engine"] == "native"
+    assert _config("cpu-f32-hull")["engine"] == "native"
+    for config in ("cpu-f64-dense", "cpu-f64-hull-torch_engine", "cpu-f64-hull-dense_weights", "cuda-f64-hull",
+                   "cpu-f64-hull-fault_float16"):
+        assert _config(config)["engine"] == "torch", config
+    assert TransformerExecutor("cpu-f64-hull").versions()["engine"] == "native"
+    with pytest.raises(ValueError, match="torch_engine"):
+        _config("cpu-f64-hull-turbo")
+
+
+def test_native_module_knows_nothing_of_wasm():
+    tree = ast.parse((ROOT / "reference_model/native.py").read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert names <= {"__future__", "warnings", "weakref", "typing", "numpy", "torch", "numba", "numba.typed",
+                     "reference_model.attention"}, names
