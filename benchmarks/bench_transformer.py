@@ -1,7 +1,8 @@
 """Decode speed of the compiled transformer: tokens/s and steps/s on a counting loop.
 
     .venv/bin/python benchmarks/bench_transformer.py [--steps 100000] [--batch 4] [--batched-steps 10000]
-        [--backend dense|hull] [--weights sparse|dense] [--device cpu] [--dtype f64] [--threads 1]
+        [--backend dense|hull] [--weights sparse|dense] [--engine torch|native] [--workers 2]
+        [--device cpu] [--dtype f64] [--threads 1]
 
 Single stream: one call of --steps steps.  Batched: --batch calls of about
 --batched-steps steps each, decoded together (0 skips it).  A progress bar
@@ -34,7 +35,7 @@ LOOP = """(module (func (export "count") (param i32) (result i32) (local i32)
 STEPS_PER_ITER = 13  # trace records per loop iteration (the call adds 7 more)
 
 
-def run(model, prompts, max_tokens, backend, weights, label):
+def run(model, prompts, max_tokens, backend, weights, label, engine="torch", workers=1):
     with Progress(*Progress.get_default_columns(), TextColumn("{task.completed:,.0f} tokens"), transient=True,
                   console=Console(stderr=True)) as bar:
         task = bar.add_task(label, total=max_tokens)
@@ -46,7 +47,7 @@ def run(model, prompts, max_tokens, backend, weights, label):
 
         t = time.perf_counter()
         gen = model.generate([p.tokens for p in prompts], max_new_tokens=max_tokens, stop_tokens=vocab.STOP_TOKENS,
-                             backend=backend, weights=weights, stop_when=progress)
+                             backend=backend, weights=weights, engine=engine, threads=workers, stop_when=progress)
         return gen, time.perf_counter() - t
 
 
@@ -57,6 +58,8 @@ def main():
     ap.add_argument("--batched-steps", type=int, default=10_000, help="steps per call of the batched run (0: skip)")
     ap.add_argument("--backend", default="dense")
     ap.add_argument("--weights", default="sparse")
+    ap.add_argument("--engine", default="torch", help="torch, or native (hull on the CPU: reference_model/native.py)")
+    ap.add_argument("--workers", type=int, default=1, help="native engine: threads the batch rows are split over")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="f64")
     ap.add_argument("--threads", type=int, default=1)
@@ -64,19 +67,21 @@ def main():
     torch.set_num_threads(a.threads)
     m = decode_module(wasmtime.wat2wasm(LOOP))
     model = compiled_model(a.device, a.dtype)
+    if a.engine == "native":  # compile (or load) the engine before the clock starts
+        model.generate([[0, 0]], max_new_tokens=1, stop_tokens=[], backend=a.backend, engine=a.engine)
     runs = [("single", 1, a.steps)] + ([("batched", a.batch, a.batched_steps)] if a.batched_steps else [])
     for label, batch, steps in runs:
         n = max(1, -(-(steps - 7) // STEPS_PER_ITER))  # iterations for at least `steps` records
         budget = (n + 2) * STEPS_PER_ITER * vocab.GROUP + 200
         prompts = [encode_invocation(m, m.exports["count"][1], [n - b], {}) for b in range(batch)]
-        gen, dt = run(model, prompts, budget, a.backend, a.weights, label)
+        gen, dt = run(model, prompts, budget, a.backend, a.weights, label, a.engine, a.workers if batch > 1 else 1)
         traces = [decode_trace(p, t) for p, t in zip(prompts, gen.tokens)]
         ok = all(r.outcome == "halt" and r.results == [((n - b) * (n - b + 1) // 2) & 0xFFFFFFFF]
                  for b, r in enumerate(traces))
         tokens = sum(len(t) for t in gen.tokens)
         done = sum(len(r.records) for r in traces)
-        print(f"{label:8s} batch={batch} backend={a.backend} weights={a.weights} {a.device}-{a.dtype} "
-              f"threads={a.threads}: {done} steps, {tokens} tokens in {dt:.1f}s -> {tokens / dt:,.0f} tokens/s, "
+        print(f"{label:8s} batch={batch} backend={a.backend} weights={a.weights} engine={a.engine} "
+              f"{a.device}-{a.dtype} threads={a.threads} workers={a.workers if batch > 1 else 1}: {done} steps, {tokens} tokens in {dt:.1f}s -> {tokens / dt:,.0f} tokens/s, "
               f"{done / dt:,.0f} steps/s, results {'ok' if ok else 'WRONG'}", flush=True)
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from numba import njit
 from numba.typed import List
 
 from reference_model.attention import _hull_kernels as hk
+from reference_model.attention.hull import HullCache
 
 DTYPES = {torch.float64: np.float64, torch.float32: np.float32}
 
@@ -54,7 +55,9 @@ class Packed(NamedTuple):
 
     tok_emb: np.ndarray  # (V, D)
     pos_emb: np.ndarray  # (3, D)
-    layers: np.ndarray  # (L, 8) int64: heads, dv, d_ff, matrix of qkv, of w_o, of w_in, of ffn w_out, cache index
+    layers: np.ndarray  # (L, 11) int64: heads, dv, d_ff, matrix of qkv, of w_o, of w_in, of ffn w_out, cache index,
+    #                     key groups S, largest group G, offset of the layer's heads in hmap
+    hmap: np.ndarray  # (heads of all layers, 2) int64: each head's key group and slot in it
     mats: np.ndarray  # (M, 4) int64: first row pointer, rows (inputs), columns (outputs), bias offset or -1
     rowptr: np.ndarray  # int64, absolute offsets into col / val
     col: np.ndarray  # int32
@@ -102,23 +105,44 @@ def _pack(model) -> Packed:
             n_bias += b.shape[0]
         return len(mats) - 1
 
-    layers = []
+    layers, hmap = [], []
     n_cache = 0
     for attn, ffn in zip(model.attn, model.ffn):
-        row = [0, 0, 0, -1, -1, -1, -1, -1]
+        row = [0, 0, 0, -1, -1, -1, -1, -1, 0, 0, len(hmap)]
         if attn is not None:
             row[0:2] = attn.heads, attn.dv
             row[3], row[4] = add(attn.w_qkv, attn.b_qkv), add(attn.w_o, None)
             row[7] = n_cache
             n_cache += 1
+            groups = key_groups(attn)
+            row[8], row[9] = len(groups), max(len(g) for g in groups)
+            where = {h: (gi, slot) for gi, g in enumerate(groups) for slot, h in enumerate(g)}
+            hmap += [where[h] for h in range(attn.heads)]
         if ffn is not None:
             row[2] = ffn.f
             row[5], row[6] = add(ffn.w_in, ffn.b_in), add(ffn.w_out, None)
         layers.append(row)
     readout = add(model.w_out, model.b_out)
     return Packed(model.tok_emb.detach().cpu().numpy().astype(dt), model.pos_emb.detach().cpu().numpy().astype(dt),
-                  np.array(layers, np.int64), np.array(mats, np.int64), np.concatenate(ptrs),
+                  np.array(layers, np.int64), np.array(hmap, np.int64).reshape(-1, 2), np.array(mats, np.int64),
+                  np.concatenate(ptrs),
                   np.concatenate(cols), np.concatenate(vals), np.concatenate(biases), readout)
+
+
+def key_groups(attn) -> list[list[int]]:
+    """The layer's heads grouped by key projection: heads whose key columns of W_qkv and b_qkv are identical.
+
+    Such heads compute bit-identical keys at every position (the same sums
+    in the same order), so the engine keeps one hull index per group and
+    looks up each head's query in it, the heads' values side by side.
+    """
+    H = attn.heads
+    groups: dict = {}
+    for h in range(H):
+        cols = slice(2 * H + 2 * h, 2 * H + 2 * h + 2)
+        sig = (attn.w_qkv[:, cols].detach().cpu().numpy().tobytes(), attn.b_qkv[cols].detach().cpu().numpy().tobytes())
+        groups.setdefault(sig, []).append(h)
+    return list(groups.values())
 
 
 @njit(cache=True)
@@ -138,7 +162,7 @@ def _matvec(x, m, mats, rowptr, col, val, bias, out):
 
 
 @njit(cache=True, nogil=True)
-def decode(tok_emb, pos_emb, layers, mats, rowptr, col, val, bias, readout,
+def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout,
            keys_l, vals_l, gxy_l, ist_l, box_l, meta_l, aid_l, axy_l, eps, eta, fallbacks,
            feed, pos0, n, emit, stops, done, out_tok, out_sel, out_mar, out_top):
     """Run ``n`` positions of a batch through the model, all layers, in one call.
@@ -168,16 +192,19 @@ def decode(tok_emb, pos_emb, layers, mats, rowptr, col, val, bias, readout,
     tok = np.empty(B, np.int64)
     for b in range(B):
         tok[b] = feed[b, 0]
-    hmax, dvmax, htot = 1, 1, 0
+    hmax, smax, dvmax = 1, 1, 1
     for li in range(L):
         hmax = max(hmax, layers[li, 0])
-        dvmax = max(dvmax, layers[li, 1])
-        htot += layers[li, 0]
-    nk = np.empty((1, B * hmax, 2), dt)
-    nv = np.empty((1, B * hmax, dvmax), dt)
+        smax = max(smax, layers[li, 8])
+        dvmax = max(dvmax, layers[li, 9] * layers[li, 1])
+    nk = np.empty((1, B * smax, 2), dt)
+    nv = np.zeros((1, B * smax, dvmax), dt)  # a group smaller than the layer's largest leaves its slots 0
     q = np.empty((B * hmax, 2), dt)
-    out_f = np.empty((B * hmax, dvmax + 2), dt)
-    out_i = np.empty((B * hmax, 2), np.int64)
+    qrow = np.empty(B * hmax, np.int64)
+    out_f = np.empty((B * smax, dvmax + 2), dt)
+    out_i = np.empty((B * smax, 2), np.int64)
+    res_f = np.empty((B * hmax, dvmax + 2), dt)
+    res_i = np.empty((B * hmax, 2), np.int64)
     for i in range(n):
         if not emit and i > 0:
             for b in range(B):
@@ -193,28 +220,31 @@ def decode(tok_emb, pos_emb, layers, mats, rowptr, col, val, bias, readout,
             H, dv, F = layers[li, 0], layers[li, 1], layers[li, 2]
             if H > 0:
                 a = layers[li, 7]
+                S, dvs, hm = layers[li, 8], layers[li, 9] * dv, layers[li, 10]
                 for b in range(B):
                     _matvec(x[b], layers[li, 3], mats, rowptr, col, val, bias, y)
                     for hh in range(H):
-                        r = b * H + hh
-                        q[r, 0], q[r, 1] = y[2 * hh], y[2 * hh + 1]
-                        nk[0, r, 0], nk[0, r, 1] = y[2 * H + 2 * hh], y[2 * H + 2 * hh + 1]
+                        qi, r, slot = b * H + hh, b * S + hmap[hm + hh, 0], hmap[hm + hh, 1]
+                        q[qi, 0], q[qi, 1] = y[2 * hh], y[2 * hh + 1]
+                        qrow[qi] = r
+                        nk[0, r, 0], nk[0, r, 1] = y[2 * H + 2 * hh], y[2 * H + 2 * hh + 1]  # the group's key
                         for d in range(dv):
-                            nv[0, r, d] = y[4 * H + hh * dv + d]
-                aid, axy, fb = hk.step(keys_l[a], vals_l[a], gxy_l[a], ist_l[a], box_l[a], meta_l[a], aid_l[a],
-                                       axy_l[a], nk, nv, q, out_f, out_i, eps, eta)
+                            nv[0, r, slot * dv + d] = y[4 * H + hh * dv + d]
+                aid, axy, fb = hk.step_rows(keys_l[a], vals_l[a], gxy_l[a], ist_l[a], box_l[a], meta_l[a], aid_l[a],
+                                            axy_l[a], nk, nv, q[: B * H], qrow[: B * H], out_f, out_i, res_f, res_i,
+                                            eps, eta)
                 aid_l[a] = aid
                 axy_l[a] = axy
                 fallbacks[a] += fb
                 for b in range(B):
                     for hh in range(H):
-                        r = b * H + hh
+                        qi, slot = b * H + hh, hmap[hm + hh, 1]
                         for d in range(dv):
-                            h[hh * dv + d] = out_f[r, d]
+                            h[hh * dv + d] = res_f[qi, slot * dv + d]
                         if emit:
-                            out_sel[i, b, hoff + hh] = out_i[r, 0]
-                            out_mar[i, b, hoff + hh] = zero if out_i[r, 1] > 1 else out_f[r, dv]
-                            out_top[i, b, hoff + hh] = out_f[r, dv + 1]
+                            out_sel[i, b, hoff + hh] = res_i[qi, 0]
+                            out_mar[i, b, hoff + hh] = zero if res_i[qi, 1] > 1 else res_f[qi, dvs]
+                            out_top[i, b, hoff + hh] = res_f[qi, dvs + 1]
                     _matvec(h, layers[li, 4], mats, rowptr, col, val, bias, y)
                     for d in range(D):
                         x[b, d] = x[b, d] + y[d]
@@ -259,7 +289,10 @@ class Engine:
         if model.tok_emb.dtype not in DTYPES:
             raise ValueError(f"the native engine runs float32 and float64, not {model.tok_emb.dtype}")
         self.w = packed(model)
-        self.caches = [c for c in model.new_caches(batch, "hull", max_positions=max_positions) if c is not None]
+        dt = model.tok_emb.dtype
+        # one hull cache per attention layer: a row per (batch row, key group), the group's values side by side
+        self.caches = [HullCache(batch, int(r[8]), int(r[9] * r[1]), dtype=dt, device="cpu", max_positions=max_positions)
+                       for r in self.w.layers if r[0] > 0]
         self.batch = batch
         self.fallbacks = np.zeros(len(self.caches), np.int64)
         self.heads = int(self.w.layers[:, 0].sum())
@@ -281,7 +314,7 @@ class Engine:
         lists = self._state(n)
         c0 = self.caches[0]
         w = self.w
-        ran = decode(w.tok_emb, w.pos_emb, w.layers, w.mats, w.rowptr, w.col, w.val, w.bias, w.readout,
+        ran = decode(w.tok_emb, w.pos_emb, w.layers, w.hmap, w.mats, w.rowptr, w.col, w.val, w.bias, w.readout,
                      *lists, c0._eps, c0._eta, self.fallbacks, feed, pos0, n, emit, stops, done, *outs)
         for c, aid, axy in zip(self.caches, lists[6], lists[7]):  # the arena may have been reallocated
             c._aid, c._axy = aid, axy

@@ -121,4 +121,4 @@ def test_native_module_knows_nothing_of_wasm():
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert names <= {"__future__", "warnings", "weakref", "typing", "numpy", "torch", "numba", "numba.typed",
-                     "reference_model.attention"}, names
+                     "reference_model.attention", "reference_model.attention.hull"}, names

@@ -619,12 +619,8 @@ def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
 
 
 @njit(cache=True)
-def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, out_f, out_i, eps, eta):
-    """Append new_keys/new_vals (P, R, ...) then, if queries has rows, look up queries (R, 2).
-
-    Returns (aid, axy, fallbacks): the arena (possibly reallocated) and how many rows
-    needed the linear scan.  Capacity for the new positions must be reserved by the caller.
-    """
+def _append(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals):
+    """Append new_keys/new_vals (P, R, ...) to every row; returns the arena (possibly reallocated)."""
     R = keys.shape[0]
     K = meta[M_K]
     rb = 4 + 6 * K
@@ -640,9 +636,40 @@ def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries,
                 vals[r, j, d] = new_vals[p, r, d]
             aid, axy, ev, pend, nxt = _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, META_HEAD + r * rb, K, ev, pend, nxt)
         meta[M_T] = j + 1
-    fallbacks = 0
+    return aid, axy
+
+
+@njit(cache=True)
+def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, out_f, out_i, eps, eta):
+    """Append new_keys/new_vals (P, R, ...) then, if queries has rows, look up queries (R, 2).
+
+    Returns (aid, axy, fallbacks): the arena (possibly reallocated) and how many rows
+    needed the linear scan.  Capacity for the new positions must be reserved by the caller.
+    """
+    aid, axy = _append(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals)
     if queries.shape[0] == 0:
-        return aid, axy, fallbacks
+        return aid, axy, 0
+    rows = np.arange(keys.shape[0])
+    return aid, axy, _queries(keys, vals, gxy, ist, box, meta, aid, axy, queries, rows, out_f, out_i, out_f, out_i,
+                              False, eps, eta)
+
+
+@njit(cache=True)
+def step_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, qrow, out_f, out_i, res_f, res_i,
+              eps, eta):
+    """Like step, but query i (of any number) looks up row qrow[i]: several queries share one row's keys.
+
+    The answer of query i goes to res_f[i, :Dv + 2] / res_i[i]; out_f / out_i are scratch (R rows).
+    """
+    aid, axy = _append(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals)
+    return aid, axy, _queries(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i,
+                              True, eps, eta)
+
+
+@njit(cache=True)
+def _queries(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i, copy, eps, eta):
+    K = meta[M_K]
+    rb = 4 + 6 * K
     zb = np.empty(2, keys.dtype)
     zb[0] = 0.0
     zb[1] = -np.inf
@@ -651,12 +678,20 @@ def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries,
     cs = np.empty(64, keys.dtype)
     pos = np.empty(64, np.int64)  # grown on demand (ties, scan)
     vmax = np.empty(K, np.int64)
-    for r in range(R):
-        fb, cand, cs, pos = _query_row(r, queries[r, 0], queries[r, 1], keys, vals, gxy, ist, box, meta, aid, axy,
-                                  META_HEAD + r * rb, K, cand, cs, pos, vmax, out_f, out_i, z, ninf, eps, eta)
+    width = vals.shape[2] + 2
+    fallbacks = 0
+    for i in range(queries.shape[0]):
+        r = qrow[i]
+        fb, cand, cs, pos = _query_row(r, queries[i, 0], queries[i, 1], keys, vals, gxy, ist, box, meta, aid, axy,
+                                       META_HEAD + r * rb, K, cand, cs, pos, vmax, out_f, out_i, z, ninf, eps, eta)
         if fb:
             fallbacks += 1
-    return aid, axy, fallbacks
+        if copy:
+            for d in range(width):
+                res_f[i, d] = out_f[r, d]
+            res_i[i, 0] = out_i[r, 0]
+            res_i[i, 1] = out_i[r, 1]
+    return fallbacks
 
 
 @njit(cache=True)
