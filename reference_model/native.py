@@ -21,7 +21,9 @@ tensor operations per token.
 Weight format: every matrix is kept as CSR over its *input* rows, and
 ``x @ W`` adds ``x[d] * W[d, :]`` for the non-zero ``x[d]`` in ascending
 ``d`` (the residual stream and the ReLU outputs are mostly zeros, so a
-token reads a small part of the weights).  Every output is then the sum of
+token reads a small part of the weights: about 3,200 of the 52,000
+non-zero matrix weights; the non-zero entries are listed as they are
+written).  Every output is then the sum of
 its non-zero terms in ascending input order, starting from +0, the bias
 added last: exactly what the row-ordered CSR product of the torch
 ``"sparse"`` format computes (skipping a zero term cannot change a sum that
@@ -146,19 +148,39 @@ def key_groups(attn) -> list[list[int]]:
 
 
 @njit(cache=True)
-def _matvec(x, m, mats, rowptr, col, val, bias, out):
-    """out[:F] = x @ W_m (+ b_m): the non-zero terms of each output in ascending input order, bias last."""
-    base, din, dout, bo = mats[m, 0], mats[m, 1], mats[m, 2], mats[m, 3]
-    for f in range(dout):
-        out[f] = 0
-    for d in range(din):
+def _scatter(x, nz, nnz, m, mats, rowptr, col, val, acc):
+    """acc[f] += x[d] * W_m[d, f] for the inputs d = nz[:nnz] (ascending): acc must start at +0.
+
+    The caller then adds the bias (if any) to each output it reads and puts
+    the output back to 0, so every output is its non-zero terms summed in
+    ascending input order from +0, the bias added last.
+    """
+    base = mats[m, 0]
+    for k in range(nnz):
+        d = nz[k]
         xd = x[d]
-        if xd != 0:  # NaN and inf are non-zero: they propagate as in the dense product
-            for k in range(rowptr[base + d], rowptr[base + d + 1]):
-                out[col[k]] += xd * val[k]
-    if bo >= 0:
-        for f in range(dout):
-            out[f] = out[f] + bias[bo + f]
+        for j in range(rowptr[base + d], rowptr[base + d + 1]):
+            acc[col[j]] += xd * val[j]
+
+
+@njit(cache=True)
+def _nonzero(v, n, nz):
+    """List the non-zero entries of v[:n] in nz (ascending; NaN and inf are non-zero). Returns their count."""
+    nnz = 0
+    for d in range(n):
+        if v[d] != 0:
+            nz[nnz] = d
+            nnz += 1
+    return nnz
+
+
+@njit(cache=True)
+def _residual(x, acc, D, nz):
+    """x += acc[:D], acc[:D] back to 0; the non-zero entries of x listed in nz. Returns their count."""
+    for d in range(D):  # (a plain loop: vectorised)
+        x[d] = x[d] + acc[d]
+        acc[d] = 0
+    return _nonzero(x, D, nz)
 
 
 @njit(cache=True, nogil=True)
@@ -184,10 +206,13 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
     zero = np.zeros(1, dt)[0]
     width = D
     for m in range(mats.shape[0]):
-        width = max(width, mats[m, 2])
+        width = max(width, mats[m, 2], mats[m, 1])
     x = np.empty((B, D), dt)
-    y = np.empty(width, dt)
+    nzx = np.empty((B, D), np.int64)  # the non-zero entries of each row of x
+    nnzx = np.empty(B, np.int64)
+    acc = np.zeros(width, dt)  # products summed here; every reader puts what it read back to 0
     h = np.empty(width, dt)
+    nzh = np.empty(width, np.int64)
     tv = np.empty(2, dt)
     tok = np.empty(B, np.int64)
     for b in range(B):
@@ -205,6 +230,9 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
     out_i = np.empty((B * smax, 2), np.int64)
     res_f = np.empty((B * hmax, dvmax + 2), dt)
     res_i = np.empty((B * hmax, 2), np.int64)
+    # the hull kernels' scratch, grown by them as needed
+    ev, pend, nxt = np.empty(16, np.int32), np.empty(16, np.int32), np.empty(16, np.int32)
+    cand, cs, pos, vmax = np.empty(64, np.int32), np.empty(64, dt), np.empty(64, np.int64), np.empty(64, np.int64)
     for i in range(n):
         if not emit and i > 0:
             for b in range(B):
@@ -213,64 +241,86 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
         for b in range(B):
             tv[0] = pos0[b] + i
             tv[1] = tv[0] * tv[0]
+            nnz = 0
             for d in range(D):
-                x[b, d] = tok_emb[tok[b], d] + (pos_emb[0, d] + tv[0] * pos_emb[1, d] + tv[1] * pos_emb[2, d])
+                v = tok_emb[tok[b], d] + (pos_emb[0, d] + tv[0] * pos_emb[1, d] + tv[1] * pos_emb[2, d])
+                x[b, d] = v
+                if v != 0:
+                    nzx[b, nnz] = d
+                    nnz += 1
+            nnzx[b] = nnz
         hoff = 0
         for li in range(L):
             H, dv, F = layers[li, 0], layers[li, 1], layers[li, 2]
             if H > 0:
                 a = layers[li, 7]
                 S, dvs, hm = layers[li, 8], layers[li, 9] * dv, layers[li, 10]
+                m, bo = layers[li, 3], mats[layers[li, 3], 3]
                 for b in range(B):
-                    _matvec(x[b], layers[li, 3], mats, rowptr, col, val, bias, y)
+                    _scatter(x[b], nzx[b], nnzx[b], m, mats, rowptr, col, val, acc)
+                    for f in range(mats[m, 2]):
+                        acc[f] = acc[f] + bias[bo + f]
                     for hh in range(H):
                         qi, r, slot = b * H + hh, b * S + hmap[hm + hh, 0], hmap[hm + hh, 1]
-                        q[qi, 0], q[qi, 1] = y[2 * hh], y[2 * hh + 1]
+                        q[qi, 0], q[qi, 1] = acc[2 * hh], acc[2 * hh + 1]
                         qrow[qi] = r
-                        nk[0, r, 0], nk[0, r, 1] = y[2 * H + 2 * hh], y[2 * H + 2 * hh + 1]  # the group's key
+                        nk[0, r, 0], nk[0, r, 1] = acc[2 * H + 2 * hh], acc[2 * H + 2 * hh + 1]  # the group's key
                         for d in range(dv):
-                            nv[0, r, slot * dv + d] = y[4 * H + hh * dv + d]
-                aid, axy, fb = hk.step_rows(keys_l[a], vals_l[a], gxy_l[a], ist_l[a], box_l[a], meta_l[a], aid_l[a],
-                                            axy_l[a], nk, nv, q[: B * H], qrow[: B * H], out_f, out_i, res_f, res_i,
-                                            eps, eta)
+                            nv[0, r, slot * dv + d] = acc[4 * H + hh * dv + d]
+                    for f in range(mats[m, 2]):
+                        acc[f] = 0
+                keys, vals, gxy, ist, box, meta = keys_l[a], vals_l[a], gxy_l[a], ist_l[a], box_l[a], meta_l[a]
+                aid, axy, ev, pend, nxt = hk.append_rows(keys, vals, gxy, ist, box, meta, aid_l[a], axy_l[a],
+                                                         nk[:, : B * S], nv, ev, pend, nxt)
+                fb, cand, cs, pos = hk.query_rows(keys, vals, gxy, ist, box, meta, aid, axy, q[: B * H],
+                                                  qrow[: B * H], out_f, out_i, res_f, res_i, True, cand, cs, pos,
+                                                  vmax, eps, eta)
                 aid_l[a] = aid
                 axy_l[a] = axy
                 fallbacks[a] += fb
                 for b in range(B):
+                    nnz = 0
                     for hh in range(H):
                         qi, slot = b * H + hh, hmap[hm + hh, 1]
                         for d in range(dv):
-                            h[hh * dv + d] = res_f[qi, slot * dv + d]
+                            v = res_f[qi, slot * dv + d]
+                            h[hh * dv + d] = v
+                            if v != 0:
+                                nzh[nnz] = hh * dv + d
+                                nnz += 1
                         if emit:
                             out_sel[i, b, hoff + hh] = res_i[qi, 0]
                             out_mar[i, b, hoff + hh] = zero if res_i[qi, 1] > 1 else res_f[qi, dvs]
                             out_top[i, b, hoff + hh] = res_f[qi, dvs + 1]
-                    _matvec(h, layers[li, 4], mats, rowptr, col, val, bias, y)
-                    for d in range(D):
-                        x[b, d] = x[b, d] + y[d]
+                    _scatter(h, nzh, nnz, layers[li, 4], mats, rowptr, col, val, acc)
+                    nnzx[b] = _residual(x[b], acc, D, nzx[b])
                 hoff += H
             if F > 0:
+                m, bo = layers[li, 5], mats[layers[li, 5], 3]
                 for b in range(B):
-                    _matvec(x[b], layers[li, 5], mats, rowptr, col, val, bias, y)
-                    for f in range(F):
-                        p = y[f]
-                        if p <= 0:
-                            p = zero
-                        h[f] = p * y[F + f]
-                    _matvec(h, layers[li, 6], mats, rowptr, col, val, bias, y)
-                    for d in range(D):
-                        x[b, d] = x[b, d] + y[d]
+                    _scatter(x[b], nzx[b], nnzx[b], m, mats, rowptr, col, val, acc)
+                    for f in range(F):  # h = ReLU(x W1 + b1) * (x Wg + bg)  (a plain loop: vectorised)
+                        p = acc[f] + bias[bo + f]
+                        g = acc[F + f] + bias[bo + F + f]
+                        acc[f] = 0
+                        acc[F + f] = 0
+                        h[f] = (zero if p <= 0 else p) * g  # ReLU keeps NaN, as torch.relu
+                    nnz = _nonzero(h, F, nzh)
+                    _scatter(h, nzh, nnz, layers[li, 6], mats, rowptr, col, val, acc)
+                    nnzx[b] = _residual(x[b], acc, D, nzx[b])
         if not emit:
             continue
         all_done = True
+        bo = mats[readout, 3]
         for b in range(B):
-            _matvec(x[b], readout, mats, rowptr, col, val, bias, y)
-            best, bi = y[0], 0
+            _scatter(x[b], nzx[b], nnzx[b], readout, mats, rowptr, col, val, acc)
+            best, bi = acc[0] + bias[bo], 0  # argmax: the first maximum, or the first NaN (as torch)
+            acc[0] = 0
             for v in range(1, mats[readout, 2]):
-                if best != best:
-                    break
-                if y[v] > best or y[v] != y[v]:
-                    best, bi = y[v], v
+                s = acc[v] + bias[bo + v]
+                acc[v] = 0
+                if best == best and (s > best or s != s):
+                    best, bi = s, v
             tok[b] = bi
             out_tok[i, b] = bi
             for s in range(stops.shape[0]):

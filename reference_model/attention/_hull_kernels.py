@@ -132,6 +132,16 @@ def _rise_exact(q0, q1, x0, y0, x1, y1):
 @njit(cache=True)
 def _rise(q0, q1, x0, y0, x1, y1):
     """Sign of q . (p1 - p0), exact."""
+    # plain-float filter: d = (a1 + b1) - (a0 + b0) is within 2.0001 u S + 1.0001 u |d| of the exact
+    # difference (S: the four products' magnitudes), so |d| > 4 u S decides the sign; the absolute
+    # term covers products that underflow; inf / NaN fail both tests and go on
+    a0, b0, a1, b1 = q0 * x0, q1 * y0, q0 * x1, q1 * y1
+    d = (a1 + b1) - (a0 + b0)
+    bound = 4.0 * U * (abs(a0) + abs(b0) + abs(a1) + abs(b1)) + 1e-300
+    if d > bound:
+        return 1
+    if -d > bound:
+        return -1
     e0, r0 = _escore(q0, q1, x0, y0)
     e1, r1 = _escore(q0, q1, x1, y1)
     d = e1 - e0
@@ -619,14 +629,15 @@ def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
 
 
 @njit(cache=True)
-def _append(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals):
-    """Append new_keys/new_vals (P, R, ...) to every row; returns the arena (possibly reallocated)."""
+def append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, ev, pend, nxt):
+    """Append new_keys/new_vals (P, R, ...) to every row.
+
+    ev / pend / nxt: int32 scratch (grown as needed).  Returns (aid, axy, ev, pend, nxt):
+    the arena (possibly reallocated) and the scratch.
+    """
     R = keys.shape[0]
     K = meta[M_K]
     rb = 4 + 6 * K
-    ev = np.empty(16, np.int32)
-    pend = np.empty(16, np.int32)
-    nxt = np.empty(16, np.int32)
     for p in range(new_keys.shape[0]):
         j = meta[M_T]
         for r in range(R):
@@ -636,48 +647,24 @@ def _append(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals):
                 vals[r, j, d] = new_vals[p, r, d]
             aid, axy, ev, pend, nxt = _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, META_HEAD + r * rb, K, ev, pend, nxt)
         meta[M_T] = j + 1
-    return aid, axy
+    return aid, axy, ev, pend, nxt
 
 
 @njit(cache=True)
-def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, out_f, out_i, eps, eta):
-    """Append new_keys/new_vals (P, R, ...) then, if queries has rows, look up queries (R, 2).
+def query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i, copy, cand, cs, pos,
+               vmax, eps, eta):
+    """Look up query i (queries (Q, 2)) in row qrow[i]: several queries may share one row's keys.
 
-    Returns (aid, axy, fallbacks): the arena (possibly reallocated) and how many rows
-    needed the linear scan.  Capacity for the new positions must be reserved by the caller.
+    The answer is written to out_f[r, :Dv + 2] / out_i[r] of the row r, and with ``copy``
+    to res_f[i] / res_i[i] as well.  cand / cs / pos / vmax: scratch (grown as needed).
+    Returns (fallbacks, cand, cs, pos): how many queries needed the linear scan, and the scratch.
     """
-    aid, axy = _append(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals)
-    if queries.shape[0] == 0:
-        return aid, axy, 0
-    rows = np.arange(keys.shape[0])
-    return aid, axy, _queries(keys, vals, gxy, ist, box, meta, aid, axy, queries, rows, out_f, out_i, out_f, out_i,
-                              False, eps, eta)
-
-
-@njit(cache=True)
-def step_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, qrow, out_f, out_i, res_f, res_i,
-              eps, eta):
-    """Like step, but query i (of any number) looks up row qrow[i]: several queries share one row's keys.
-
-    The answer of query i goes to res_f[i, :Dv + 2] / res_i[i]; out_f / out_i are scratch (R rows).
-    """
-    aid, axy = _append(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals)
-    return aid, axy, _queries(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i,
-                              True, eps, eta)
-
-
-@njit(cache=True)
-def _queries(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i, copy, eps, eta):
     K = meta[M_K]
     rb = 4 + 6 * K
     zb = np.empty(2, keys.dtype)
     zb[0] = 0.0
     zb[1] = -np.inf
     z, ninf = zb[0], zb[1]
-    cand = np.empty(64, np.int32)
-    cs = np.empty(64, keys.dtype)
-    pos = np.empty(64, np.int64)  # grown on demand (ties, scan)
-    vmax = np.empty(K, np.int64)
     width = vals.shape[2] + 2
     fallbacks = 0
     for i in range(queries.shape[0]):
@@ -691,7 +678,25 @@ def _queries(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, ou
                 res_f[i, d] = out_f[r, d]
             res_i[i, 0] = out_i[r, 0]
             res_i[i, 1] = out_i[r, 1]
-    return fallbacks
+    return fallbacks, cand, cs, pos
+
+
+@njit(cache=True)
+def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, out_f, out_i, eps, eta):
+    """Append new_keys/new_vals (P, R, ...) then, if queries has rows, look up queries (R, 2).
+
+    Returns (aid, axy, fallbacks): the arena (possibly reallocated) and how many rows
+    needed the linear scan.  Capacity for the new positions must be reserved by the caller.
+    """
+    ev, pend, nxt = np.empty(16, np.int32), np.empty(16, np.int32), np.empty(16, np.int32)
+    aid, axy, ev, pend, nxt = append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, ev, pend, nxt)
+    if queries.shape[0] == 0:
+        return aid, axy, 0
+    cand, cs = np.empty(64, np.int32), np.empty(64, keys.dtype)
+    pos, vmax = np.empty(64, np.int64), np.empty(meta[M_K], np.int64)  # pos grown on demand (ties, scan)
+    fb, cand, cs, pos = query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, np.arange(keys.shape[0]),
+                                   out_f, out_i, out_f, out_i, False, cand, cs, pos, vmax, eps, eta)
+    return aid, axy, fb
 
 
 @njit(cache=True)
