@@ -40,7 +40,8 @@ def hull_curve(model, marks: list[int]) -> dict[int, float]:
     m = decode_module(wasmtime.wat2wasm(LOOP))
     n = (max(marks) + WINDOW) // STEPS_PER_ITER + 10  # never halts before the last window
     prompt = np.array([encode_invocation(m, m.exports["count"][1], [n], {}).tokens])
-    engine = Engine(model, 1, max_positions=prompt.shape[1] + (max(marks) + WINDOW + 10) * vocab.GROUP)
+    total = prompt.shape[1] + (max(marks) + WINDOW + 10) * vocab.GROUP
+    engine = Engine(model, 1, max_positions=total, capacity=total)  # one allocation: no copy while growing
     engine.prefill(prompt[:, :-1], np.zeros(1, np.int64))
     token, pos = prompt[:, -1], prompt.shape[1] - 1
     stops, done = np.array(sorted(vocab.STOP_TOKENS)), np.zeros(1, np.bool_)

@@ -335,14 +335,14 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
 class Engine:
     """The native decode of one batch: the packed weights, one HullCache per attention layer, the positions so far."""
 
-    def __init__(self, model, batch: int, max_positions: int | None = None):
+    def __init__(self, model, batch: int, max_positions: int | None = None, capacity: int = 256):
         if model.tok_emb.dtype not in DTYPES:
             raise ValueError(f"the native engine runs float32 and float64, not {model.tok_emb.dtype}")
         self.w = packed(model)
         dt = model.tok_emb.dtype
         # one hull cache per attention layer: a row per (batch row, key group), the group's values side by side
-        self.caches = [HullCache(batch, int(r[8]), int(r[9] * r[1]), dtype=dt, device="cpu", max_positions=max_positions)
-                       for r in self.w.layers if r[0] > 0]
+        self.caches = [HullCache(batch, int(r[8]), int(r[9] * r[1]), dtype=dt, device="cpu", capacity=capacity,
+                                 max_positions=max_positions) for r in self.w.layers if r[0] > 0]
         self.batch = batch
         self.fallbacks = np.zeros(len(self.caches), np.int64)
         self.heads = int(self.w.layers[:, 0].sum())
