@@ -225,7 +225,7 @@ def _check_configs(executor: str, configs: tuple[str, ...]) -> list[str | None]:
 
         for config in wanted:
             try:
-                _config(config)  # the variant: tf32, dense_weights or a catalogued fault_<name>
+                _config(config)  # the variant: tf32, dense_weights, torch_engine or a catalogued fault_<name>
             except ValueError as e:
                 raise _fail(str(e)) from None
     if any(c.startswith("cuda") for c in wanted):

@@ -7,8 +7,12 @@ same layers in the same order, from the same compiled weights:
 * embedding ``tok_emb[token] + (1, t, t*t) @ pos_emb``;
 * per attention layer: ``qkv = x W_qkv + b_qkv``, the keys and values
   appended to the layer's hull cache and the queries looked up there (the
-  kernels of ``attention/_hull_kernels.py``, the same calls HullCache
-  makes), ``x + out W_o``;
+  kernels of ``attention/_hull_kernels.py`` that HullCache runs),
+  ``x + out W_o``.  Heads whose key columns of W_qkv and b_qkv are
+  identical compute identical keys, so they share one hull index (their
+  values side by side) and each head's query is looked up in it: in the
+  compiled model every layer's heads share their keys, 3 appends per token
+  instead of 26 (``key_groups``);
 * per feed-forward layer: ``x + (ReLU(x W1 + b1) * (x Wg + bg)) W2``;
 * readout ``x W_out + b_out`` and argmax (the first maximum; a NaN wins, as
   in torch).
@@ -23,9 +27,8 @@ Weight format: every matrix is kept as CSR over its *input* rows, and
 ``d`` (the residual stream and the ReLU outputs are mostly zeros, so a
 token reads a small part of the weights: about 3,200 of the 52,000
 non-zero matrix weights; the non-zero entries are listed as they are
-written).  Every output is then the sum of
-its non-zero terms in ascending input order, starting from +0, the bias
-added last: exactly what the row-ordered CSR product of the torch
+written).  Every output is then the sum of its non-zero terms in
+ascending input order, starting from +0, the bias added last: exactly what the row-ordered CSR product of the torch
 ``"sparse"`` format computes (skipping a zero term cannot change a sum that
 starts at +0).  In float64 the compiled model's sums are exact anyway; in
 float32 the order matters, which is why the engine is part of a run's
@@ -195,7 +198,9 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
     at the position before; each emitted token goes to out_tok[i], each
     head's selected position / margin (0 for an exact tie) / best score to
     out_sel[i] / out_mar[i] / out_top[i], and rows whose token is in
-    ``stops`` are marked in ``done``.  The first position of row b is
+    ``stops`` are marked in ``done``; a row marked done (here or by the
+    caller) is retired: nothing more is computed for it, its outputs are
+    fillers (0).  The first position of row b is
     pos0[b].  Caches need capacity for n more positions.  Returns how many
     positions ran: n, or fewer once every row is done.
     """
@@ -233,12 +238,22 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
     # the hull kernels' scratch, grown by them as needed
     ev, pend, nxt = np.empty(16, np.int32), np.empty(16, np.int32), np.empty(16, np.int32)
     cand, cs, pos, vmax = np.empty(64, np.int32), np.empty(64, dt), np.empty(64, np.int64), np.empty(64, np.int64)
+    ncache = 0
+    for li in range(L):
+        ncache = max(ncache, layers[li, 7] + 1)
+    hints = np.full((max(ncache, 1), B * hmax, 8), -1, np.int64)  # per query: where its maximum was last step
+    on = np.empty(B, np.bool_)  # rows still decoding: a done row is retired (no work, no look-ups)
+    rows_on = np.empty(B * smax, np.bool_)
     for i in range(n):
         if not emit and i > 0:
             for b in range(B):
                 tok[b] = feed[b, i]
+        for b in range(B):
+            on[b] = not done[b]
         # embedding
         for b in range(B):
+            if not on[b]:
+                continue
             tv[0] = pos0[b] + i
             tv[1] = tv[0] * tv[0]
             nnz = 0
@@ -257,6 +272,12 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
                 S, dvs, hm = layers[li, 8], layers[li, 9] * dv, layers[li, 10]
                 m, bo = layers[li, 3], mats[layers[li, 3], 3]
                 for b in range(B):
+                    for s in range(S):
+                        rows_on[b * S + s] = on[b]
+                    if not on[b]:
+                        for hh in range(H):
+                            qrow[b * H + hh] = -1
+                        continue
                     _scatter(x[b], nzx[b], nnzx[b], m, mats, rowptr, col, val, acc)
                     for f in range(mats[m, 2]):
                         acc[f] = acc[f] + bias[bo + f]
@@ -271,14 +292,21 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
                         acc[f] = 0
                 keys, vals, gxy, ist, box, meta = keys_l[a], vals_l[a], gxy_l[a], ist_l[a], box_l[a], meta_l[a]
                 aid, axy, ev, pend, nxt = hk.append_rows(keys, vals, gxy, ist, box, meta, aid_l[a], axy_l[a],
-                                                         nk[:, : B * S], nv, ev, pend, nxt)
+                                                         nk[:, : B * S], nv, rows_on, ev, pend, nxt)
                 fb, cand, cs, pos = hk.query_rows(keys, vals, gxy, ist, box, meta, aid, axy, q[: B * H],
                                                   qrow[: B * H], out_f, out_i, res_f, res_i, True, cand, cs, pos,
-                                                  vmax, eps, eta)
+                                                  vmax, hints[a, : B * H], eps, eta)
                 aid_l[a] = aid
                 axy_l[a] = axy
                 fallbacks[a] += fb
                 for b in range(B):
+                    if not on[b]:
+                        if emit:
+                            for hh in range(H):
+                                out_sel[i, b, hoff + hh] = 0
+                                out_mar[i, b, hoff + hh] = zero
+                                out_top[i, b, hoff + hh] = zero
+                        continue
                     nnz = 0
                     for hh in range(H):
                         qi, slot = b * H + hh, hmap[hm + hh, 1]
@@ -298,6 +326,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
             if F > 0:
                 m, bo = layers[li, 5], mats[layers[li, 5], 3]
                 for b in range(B):
+                    if not on[b]:
+                        continue
                     _scatter(x[b], nzx[b], nnzx[b], m, mats, rowptr, col, val, acc)
                     for f in range(F):  # h = ReLU(x W1 + b1) * (x Wg + bg)  (a plain loop: vectorised)
                         p = acc[f] + bias[bo + f]
@@ -313,6 +343,9 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
         all_done = True
         bo = mats[readout, 3]
         for b in range(B):
+            if not on[b]:
+                out_tok[i, b] = 0  # a filler: the row's tokens end where it stopped
+                continue
             _scatter(x[b], nzx[b], nnzx[b], readout, mats, rowptr, col, val, acc)
             best, bi = acc[0] + bias[bo], 0  # argmax: the first maximum, or the first NaN (as torch)
             acc[0] = 0

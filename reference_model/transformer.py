@@ -284,7 +284,8 @@ class Transformer(nn.Module):
 
         A row stops at a stop token, or when ``stop_when(row, its new tokens
         so far)`` says so (asked every ``check_every`` tokens: a caller's
-        stopping criterion, e.g. output that can no longer be valid).
+        stopping criterion, e.g. output that can no longer be valid); its
+        tokens end there.
         ``weights`` is the weight format of every matmul (WEIGHT_FORMATS).
         ``engine`` "native" runs the same steps fused into native calls
         (``reference_model/native.py``: CPU, float32/float64, hull
@@ -317,6 +318,7 @@ class Transformer(nn.Module):
         out, sel, mar, top = [], [], [], []
         done = torch.zeros(B, dtype=torch.bool, device=dev)
         seen: list[list[int]] = [[] for _ in range(B)]  # new tokens per row, as of the last check (stop_when)
+        cut: list = [None] * B  # where stop_when stopped a row: its tokens end there
         for i in range(max_new_tokens):
             logits, lookups = self.step(token, width - 1 + i - offset, caches, weights)
             token = logits.argmax(dim=-1)  # (B,)
@@ -333,6 +335,7 @@ class Transformer(nn.Module):
                         seen[b] += new
                         if not bool(done[b]) and stop_when(b, seen[b]):
                             done[b] = True
+                            cut[b] = len(seen[b])
                 if bool(done.all()):
                     break
         toks = torch.stack(out, dim=1).cpu() if out else torch.zeros(B, 0, dtype=torch.long)
@@ -342,7 +345,7 @@ class Transformer(nn.Module):
         stop_set = set(int(s) for s in stops.tolist())
         rows, rsel, rmar, rtop, stopped = [], [], [], [], []
         for b in range(B):
-            row = toks[b].tolist()
+            row = toks[b].tolist()[: cut[b]]
             end = next((j + 1 for j, x in enumerate(row) if x in stop_set), None)
             n = end if end is not None else len(row)
             rows.append(row[:n])
@@ -407,6 +410,7 @@ class Transformer(nn.Module):
         chunks = []
         new = 0
         rows: list[list[int]] = [[] for _ in range(G)]
+        cut: list = [None] * G
         while True:
             chunk = min(max(check_every, new // 4), max_new_tokens - new)
             toks, sel, mar, top = engine.decode(token, width - 1 + new - offset, chunk, stops, done)
@@ -420,8 +424,10 @@ class Transformer(nn.Module):
             if stop_when is not None:
                 for i in range(G):
                     if not done[i] and stop_when(int(group[i]), rows[i]):
-                        done[i] = True
+                        done[i] = True  # retired: the engine computes nothing more for it
+                        cut[i] = len(rows[i])
                 if done.all():
                     break
+        rows = [row[:c] for row, c in zip(rows, cut)]  # a retired row's later tokens are fillers
         sel_t, mar_t, top_t = (torch.from_numpy(np.concatenate([c[k] for c in chunks], axis=0)) for k in range(3))
         return rows, sel_t, mar_t, top_t

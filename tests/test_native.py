@@ -122,3 +122,39 @@ def test_native_module_knows_nothing_of_wasm():
     names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert names <= {"__future__", "warnings", "weakref", "typing", "numpy", "torch", "numba", "numba.typed",
                      "reference_model.attention", "reference_model.attention.hull"}, names
+
+
+def test_heads_with_other_keys_get_their_own_hull_index():
+    """Key groups of unequal size (one head's keys scaled by 2: the same argmax, other scores) still match torch."""
+    from reference_model.native import key_groups, packed
+
+    model = compiled_model("cpu", "f64")
+    clone = type(model)(model.config).double()
+    clone.load_state_dict(model.state_dict())
+    assert [len(g) for g in key_groups(clone.attn[0])] == [9]
+    H = clone.attn[0].heads
+    cols = slice(2 * H + 2 * 3, 2 * H + 2 * 3 + 2)  # head 3's key
+    clone.attn[0].w_qkv[:, cols] *= 2.0
+    clone.attn[0].b_qkv[cols] *= 2.0
+    assert key_groups(clone.attn[0]) == [[0, 1, 2, 4, 5, 6, 7, 8], [3]]
+    assert packed(clone).layers[0, 8:10].tolist() == [2, 8]
+    prompts = [p.tokens for p in _prompts()]
+    runs = [clone.generate(prompts, max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull", engine=e)
+            for e in ("torch", "native")]
+    assert all(runs[0].stopped)
+    _same(*runs)
+    assert not torch.equal(runs[0].best[0][:, 3], runs[0].best[0][:, 2])  # head 3 scores differently now
+
+
+def test_a_row_stop_when_stops_is_retired_in_both_engines():
+    """stop_when ends a row's tokens where it said so; the other rows run on unchanged (both engines)."""
+    model = compiled_model("cpu", "f64")
+    prompts = [p.tokens for p in _prompts()]
+    runs = [model.generate(prompts, max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull", engine=e,
+                           check_every=16, stop_when=lambda row, tokens: row == 1)
+            for e in ("torch", "native")]
+    _same(*runs)
+    assert len(runs[0].tokens[1]) == 16 and runs[0].stopped == [True, False, True]
+    alone = model.generate([prompts[0]], max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull",
+                           engine="native")
+    assert runs[1].tokens[0] == alone.tokens[0]

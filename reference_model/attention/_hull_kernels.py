@@ -389,23 +389,49 @@ def _cyc(meta, aid, axy, c0, i):
 
 
 @njit(cache=True)
-def _layer_max(meta, aid, axy, c0, q0, q1):
-    """Counter-clockwise index of a vertex of the layer maximising q . p (exact), or -1 if empty."""
+def _layer_max(meta, aid, axy, c0, q0, q1, hint):
+    """Counter-clockwise index of a vertex of the layer maximising q . p (exact), or -1 if empty.
+
+    The search on the chain is for the first edge (k, k+1) that does not rise
+    (the edges rise, then stop rising: the chain is convex).  With ``hint``
+    >= 0 (where that edge was for a query before) it gallops out from there,
+    O(log distance) and near memory the last look-up touched; otherwise it
+    is a binary search.  Both find the same edge.  Returns (index, edge).
+    """
     nu, nl = meta[c0 + 1], meta[c0 + 3 + 1]
     if nu + nl == 0:
-        return -1
+        return -1, -1
     up = q1 >= 0.0
     c = c0 if up else c0 + 3
     off, n = meta[c], meta[c + 1]
     lo, hi = 0, n - 1  # first k whose edge (k, k+1) does not rise
+    if hint >= 0 and n > 1:
+        k = min(hint, n - 2)
+        if _edge_rises(axy, off, k, q0, q1):
+            lo, step = k + 1, 1  # the answer is in (k, n - 1]: gallop right
+            while lo + step - 1 < hi and _edge_rises(axy, off, lo + step - 1, q0, q1):
+                lo += step
+                step *= 2
+            hi = min(hi, lo + step - 1)
+        else:
+            hi, step = k, 1  # the answer is in [0, k]: gallop left
+            while hi - step >= lo and not _edge_rises(axy, off, hi - step, q0, q1):
+                hi -= step
+                step *= 2
+            lo = max(lo, hi - step + 1)
     while lo < hi:
         mid = (lo + hi) >> 1
-        a, b = off + mid, off + mid + 1
-        if _rise(q0, q1, float(axy[2 * a]), float(axy[2 * a + 1]), float(axy[2 * b]), float(axy[2 * b + 1])) > 0:
+        if _edge_rises(axy, off, mid, q0, q1):
             lo = mid + 1
         else:
             hi = mid
-    return nl + (nu - 1 - lo) if up else lo
+    return (nl + (nu - 1 - lo) if up else lo), lo
+
+
+@njit(cache=True)
+def _edge_rises(axy, off, k, q0, q1):
+    a, b = off + k, off + k + 1
+    return _rise(q0, q1, float(axy[2 * a]), float(axy[2 * a + 1]), float(axy[2 * b]), float(axy[2 * b + 1])) > 0
 
 
 @njit(cache=True)
@@ -519,7 +545,8 @@ def _down(x):
 
 
 @njit(cache=True)
-def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, cand, cs, pos, vmax, out_f, out_i, z, ninf, eps, eta):
+def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, cand, cs, pos, vmax, hint, out_f, out_i, z, ninf,
+               eps, eta):
     T = meta[M_T]
     dq0, dq1 = float(q0), float(q1)
     A = abs(dq0) * box[r, 0] + abs(dq1) * box[r, 1]
@@ -530,7 +557,7 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
     for i in range(K):
         vmax[i] = -2  # not searched yet
     c0 = base + 4
-    v = _layer_max(meta, aid, axy, c0, dq0, dq1)
+    v, hint[0] = _layer_max(meta, aid, axy, c0, dq0, dq1, hint[0])
     g, x, y = _cyc(meta, aid, axy, c0, v)
     e, err = _escore(dq0, dq1, float(x), float(y))
     vmax[0] = v
@@ -546,7 +573,7 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
             if n == 0:
                 break
             if vmax[layer] == -2:
-                vmax[layer] = _layer_max(meta, aid, axy, cl, dq0, dq1)
+                vmax[layer], hint[layer] = _layer_max(meta, aid, axy, cl, dq0, dq1, hint[layer])
             g, x, y = _cyc(meta, aid, axy, cl, vmax[layer])
             e, err = _escore(dq0, dq1, float(x), float(y))
             if e + err < rho:
@@ -629,11 +656,13 @@ def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
 
 
 @njit(cache=True)
-def append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, ev, pend, nxt):
-    """Append new_keys/new_vals (P, R, ...) to every row.
+def append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, rows_on, ev, pend, nxt):
+    """Append new_keys/new_vals (P, R, ...) to every row r with rows_on[r].
 
-    ev / pend / nxt: int32 scratch (grown as needed).  Returns (aid, axy, ev, pend, nxt):
-    the arena (possibly reallocated) and the scratch.
+    A row left out is retired: it must never be looked up again (its new
+    positions are not indexed).  ev / pend / nxt: int32 scratch (grown as
+    needed).  Returns (aid, axy, ev, pend, nxt): the arena (possibly
+    reallocated) and the scratch.
     """
     R = keys.shape[0]
     K = meta[M_K]
@@ -641,6 +670,8 @@ def append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, e
     for p in range(new_keys.shape[0]):
         j = meta[M_T]
         for r in range(R):
+            if not rows_on[r]:
+                continue
             keys[r, j, 0] = new_keys[p, r, 0]
             keys[r, j, 1] = new_keys[p, r, 1]
             for d in range(vals.shape[2]):
@@ -652,11 +683,13 @@ def append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, e
 
 @njit(cache=True)
 def query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i, copy, cand, cs, pos,
-               vmax, eps, eta):
-    """Look up query i (queries (Q, 2)) in row qrow[i]: several queries may share one row's keys.
+               vmax, hints, eps, eta):
+    """Look up query i (queries (Q, 2)) in row qrow[i] (none if -1): several queries may share one row's keys.
 
     The answer is written to out_f[r, :Dv + 2] / out_i[r] of the row r, and with ``copy``
     to res_f[i] / res_i[i] as well.  cand / cs / pos / vmax: scratch (grown as needed).
+    hints (Q, >= K): per query and convex layer, where its maximum was found last time (-1: no
+    hint), so that a query that moves little between steps finds it again nearby; updated.
     Returns (fallbacks, cand, cs, pos): how many queries needed the linear scan, and the scratch.
     """
     K = meta[M_K]
@@ -669,8 +702,11 @@ def query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, 
     fallbacks = 0
     for i in range(queries.shape[0]):
         r = qrow[i]
+        if r < 0:  # no query
+            continue
         fb, cand, cs, pos = _query_row(r, queries[i, 0], queries[i, 1], keys, vals, gxy, ist, box, meta, aid, axy,
-                                       META_HEAD + r * rb, K, cand, cs, pos, vmax, out_f, out_i, z, ninf, eps, eta)
+                                       META_HEAD + r * rb, K, cand, cs, pos, vmax, hints[i], out_f, out_i, z, ninf,
+                                       eps, eta)
         if fb:
             fallbacks += 1
         if copy:
@@ -689,13 +725,15 @@ def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries,
     needed the linear scan.  Capacity for the new positions must be reserved by the caller.
     """
     ev, pend, nxt = np.empty(16, np.int32), np.empty(16, np.int32), np.empty(16, np.int32)
-    aid, axy, ev, pend, nxt = append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, ev, pend, nxt)
+    aid, axy, ev, pend, nxt = append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals,
+                                          np.ones(keys.shape[0], np.bool_), ev, pend, nxt)
     if queries.shape[0] == 0:
         return aid, axy, 0
     cand, cs = np.empty(64, np.int32), np.empty(64, keys.dtype)
     pos, vmax = np.empty(64, np.int64), np.empty(meta[M_K], np.int64)  # pos grown on demand (ties, scan)
+    hints = np.full((keys.shape[0], meta[M_K]), -1, np.int64)
     fb, cand, cs, pos = query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, np.arange(keys.shape[0]),
-                                   out_f, out_i, out_f, out_i, False, cand, cs, pos, vmax, eps, eta)
+                                   out_f, out_i, out_f, out_i, False, cand, cs, pos, vmax, hints, eps, eta)
     return aid, axy, fb
 
 
