@@ -1,9 +1,6 @@
 """The native engine (reference_model/native.py) against the torch engine, bit for bit."""
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 import torch
 import wasmtime
@@ -15,8 +12,6 @@ from reference_model.program.decoding import decode_trace
 from reference_model.program.encoding import encode_invocation
 from reference_model.weights import compiled_model
 from transformer_cases import CONTROL, MATH
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _prompts():
@@ -114,14 +109,6 @@ def test_configs_pick_the_engine_and_record_it():
     assert TransformerExecutor("cpu-f64-hull").versions()["engine"] == "native"
     with pytest.raises(ValueError, match="torch_engine"):
         _config("cpu-f64-hull-turbo")
-
-
-def test_native_module_knows_nothing_of_wasm():
-    tree = ast.parse((ROOT / "reference_model/native.py").read_text())
-    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert names <= {"__future__", "warnings", "weakref", "typing", "numpy", "torch", "numba", "numba.typed",
-                     "reference_model.attention", "reference_model.attention.hull"}, names
 
 
 def test_heads_with_other_keys_get_their_own_hull_index():

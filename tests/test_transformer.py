@@ -56,13 +56,21 @@ def test_unknown_config_is_a_clear_error():
         TransformerExecutor("tpu-f64-dense")
 
 
-def test_transformer_module_imports_nothing_wasm_specific():
-    tree = ast.parse((ROOT / "reference_model/transformer.py").read_text())
+# the attention package (tied-value sum, hull kernels) knows nothing of wasm either
+GENERIC_IMPORTS = {
+    "transformer.py": {"__future__", "importlib", "warnings", "weakref", "dataclasses", "typing", "numpy", "torch",
+                       "concurrent.futures", "reference_model.attention.tied_mean", "reference_model.native"},
+    "native.py": {"__future__", "warnings", "weakref", "typing", "numpy", "torch", "numba", "numba.typed",
+                  "reference_model.attention", "reference_model.attention.hull"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(GENERIC_IMPORTS))
+def test_the_generic_model_imports_nothing_wasm_specific(module):
+    tree = ast.parse((ROOT / "reference_model" / module).read_text())
     names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    # the attention package's tied-value sum is shared with the caches (it knows nothing of wasm either)
-    assert names <= {"__future__", "importlib", "warnings", "weakref", "dataclasses", "typing", "numpy", "torch",
-                     "concurrent.futures", "reference_model.attention.tied_mean", "reference_model.native"}, names
+    assert names <= GENERIC_IMPORTS[module], names
 
 
 def test_plain_forward_agrees_with_cached_decoding():
