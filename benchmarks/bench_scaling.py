@@ -5,16 +5,20 @@
 
 Hull: one run of bench_transformer's counting loop on the native engine
 (hull attention) up to the last --hull-steps mark; the per-step time at a
-mark is the time of the 500 steps (5,500 tokens) decoded right after it.
+mark is the median time of five windows of 100 steps (1,100 tokens) decoded
+right after it.
 Dense: the torch engine with dense KV caches; a dense look-up costs the
 same whatever the cached keys are, so at each mark the caches are filled
 with that many positions of random keys and values and 50 steps (550
-tokens) are timed from there.  One step is 11 tokens (one trace record).
+tokens) are timed from there (fewer, at least 3, where they take over 30 s).
+--hull-from FILE takes the hull figures from an earlier run's output
+instead (a 1M-step hull run takes a quarter of an hour).  One step is 11 tokens (one trace record).
 Prints a table and saves a log-log plot of both curves.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -31,8 +35,10 @@ from reference_model.weights import compiled_model
 
 from bench_transformer import LOOP, STEPS_PER_ITER
 
-WINDOW = 500  # steps timed at each hull mark
+WINDOW = 500  # steps timed at each hull mark, in WINDOWS windows (the median is the figure)
+WINDOWS = 5
 DENSE_WINDOW = 50
+DENSE_SECONDS = 30.0
 
 
 def hull_curve(model, marks: list[int]) -> dict[int, float]:
@@ -55,10 +61,13 @@ def hull_curve(model, marks: list[int]) -> dict[int, float]:
                 token = engine.decode(token, np.array([pos]), k, stops, done)[0][-1]
                 pos, todo = pos + k, todo - k
                 print(f"  hull: {(pos - prompt.shape[1]) // vocab.GROUP:,} steps\r", end="", file=sys.stderr, flush=True)
-        t = time.perf_counter()
-        toks = engine.decode(token, np.array([pos]), WINDOW * vocab.GROUP, stops, done)[0]
-        out[mark] = (time.perf_counter() - t) / WINDOW
-        token, pos = toks[-1], pos + len(toks)
+        times = []
+        for _ in range(WINDOWS):  # the median window: one hiccup of a shared machine does not make the figure
+            t = time.perf_counter()
+            toks = engine.decode(token, np.array([pos]), WINDOW // WINDOWS * vocab.GROUP, stops, done)[0]
+            times.append((time.perf_counter() - t) / (WINDOW // WINDOWS))
+            token, pos = toks[-1], pos + len(toks)
+        out[mark] = float(np.median(times))
         assert not done[0], "the loop halted before the last mark"
         print(f"hull  {mark:>9,} steps: {out[mark] * 1e6:9.1f} us/step", flush=True)
     return out
@@ -78,11 +87,14 @@ def dense_curve(model, marks: list[int]) -> dict[int, float]:
                          torch.randn(T, 1, c.heads, c.value_dim, generator=gen, dtype=dt))
         token = torch.tensor([vocab.HALT])  # any token: what a dense step costs does not depend on it
         t = time.perf_counter()
-        with torch.no_grad():
-            for i in range(DENSE_WINDOW * vocab.GROUP):
-                logits, _ = model.step(token, torch.tensor([T + i]), caches)
-                token = logits.argmax(-1)
-        out[mark] = (time.perf_counter() - t) / DENSE_WINDOW
+        steps = 0
+        with torch.no_grad():  # DENSE_WINDOW steps, or fewer (at least 3) once DENSE_SECONDS have passed
+            while steps < DENSE_WINDOW and (steps < 3 or time.perf_counter() - t < DENSE_SECONDS):
+                for i in range(vocab.GROUP):
+                    logits, _ = model.step(token, torch.tensor([T + steps * vocab.GROUP + i]), caches)
+                    token = logits.argmax(-1)
+                steps += 1
+        out[mark] = (time.perf_counter() - t) / steps
         print(f"dense {mark:>9,} steps: {out[mark] * 1e6:9.1f} us/step", flush=True)
         del caches
     return out
@@ -116,6 +128,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hull-steps", default="1000,10000,100000")
     ap.add_argument("--dense-steps", default="1000,10000,100000")
+    ap.add_argument("--hull-from", type=Path, help="take the hull figures from this earlier output instead")
     ap.add_argument("--dtype", default="f64")
     ap.add_argument("--png", type=Path, default=Path(__file__).parent / "out" / "scaling.png")
     a = ap.parse_args()
@@ -123,7 +136,13 @@ def main():
     model = compiled_model("cpu", a.dtype)
     model.generate([[0, 0]], max_new_tokens=1, stop_tokens=[], backend="hull", engine="native")  # compile first
     parse = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
-    hull = hull_curve(model, parse(a.hull_steps)) if a.hull_steps else {}
+    if a.hull_from:
+        hull = {int(m[1].replace(",", "")): float(m[2]) * 1e-6
+                for m in re.finditer(r"^hull\s+([\d,]+) steps:\s+([\d.]+) us/step", a.hull_from.read_text(), re.M)}
+        for mark in sorted(hull):
+            print(f"hull  {mark:>9,} steps: {hull[mark] * 1e6:9.1f} us/step   (from {a.hull_from})", flush=True)
+    else:
+        hull = hull_curve(model, parse(a.hull_steps)) if a.hull_steps else {}
     dense = dense_curve(model, parse(a.dense_steps)) if a.dense_steps else {}
     for name, curve in (("hull", hull), ("dense", dense)):
         if len(curve) > 1:

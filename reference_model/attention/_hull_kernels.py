@@ -718,8 +718,8 @@ def query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, 
 
 
 @njit(cache=True)
-def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, out_f, out_i, eps, eta):
-    """Append new_keys/new_vals (P, R, ...) then, if queries has rows, look up queries (R, 2).
+def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, out_f, out_i, hints, eps, eta):
+    """Append new_keys/new_vals (P, R, ...) then, if queries has rows, look up queries (R, 2) (hints: query_rows).
 
     Returns (aid, axy, fallbacks): the arena (possibly reallocated) and how many rows
     needed the linear scan.  Capacity for the new positions must be reserved by the caller.
@@ -731,7 +731,6 @@ def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries,
         return aid, axy, 0
     cand, cs = np.empty(64, np.int32), np.empty(64, keys.dtype)
     pos, vmax = np.empty(64, np.int64), np.empty(meta[M_K], np.int64)  # pos grown on demand (ties, scan)
-    hints = np.full((keys.shape[0], meta[M_K]), -1, np.int64)
     fb, cand, cs, pos = query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, np.arange(keys.shape[0]),
                                    out_f, out_i, out_f, out_i, False, cand, cs, pos, vmax, hints, eps, eta)
     return aid, axy, fb

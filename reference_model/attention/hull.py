@@ -35,8 +35,11 @@ Data (per batch row and head, all rows of a layer in one native call; see
 Look-up (``_query_row``), with e(k) = q.k exact and B a bound on |s - e| over
 every cached key (B = 2.02 eps (|q0| max|k0| + |q1| max|k1|) + tiny):
 
-1. find the max vertex of each layer by binary search over chain edges with
-   an exact sign of q.(b - a): O(log h).
+1. find the max vertex of each layer by searching the chain edges with an
+   exact sign of q.(b - a) (a plain-float filter first): a binary search,
+   O(log h), or, where the row's query found its maximum before, a gallop
+   out from that edge, O(log distance): a query that moves little between
+   steps (the model's reads of recent positions) touches a few edges.
 2. grow a candidate set C = {k : e(k) >= rho} for a falling threshold rho:
    per layer, the vertices with e >= rho form one contiguous arc around the
    layer's max vertex (a linear function on a convex polygon is unimodal),
@@ -97,6 +100,7 @@ class HullCache(KVCache):
         self._aid = np.empty(R * 6 * layers * 8 + 64, np.int32)
         self._axy = np.empty(2 * self._aid.shape[0], self._np)
         self._box = np.zeros((R, 2), np.float64)
+        self._hints = np.full((R, layers), -1, np.int64)  # per row: where its query's maximum was last time
         self._pending: list = []
         self._empty_q = np.empty((0, 2), self._np)
         self.fallbacks = 0  # look-ups (rows) answered by the linear scan
@@ -165,7 +169,8 @@ class HullCache(KVCache):
         out_f = np.empty((R, self.value_dim + 2), self._np)
         out_i = np.empty((R, 2), np.int64)
         self._aid, self._axy, fb = hk.step(self._keys, self._vals, self._gxy, self._ist, self._box, self._meta,
-                                           self._aid, self._axy, nk, nv, queries, out_f, out_i, self._eps, self._eta)
+                                           self._aid, self._axy, nk, nv, queries, out_f, out_i, self._hints,
+                                           self._eps, self._eta)
         self.fallbacks += fb
         return out_f, out_i
 
