@@ -41,6 +41,7 @@ from reference_model.attention.tied_mean import tied_mean
 
 WEIGHT_FORMATS = ("sparse", "dense")
 ENGINES = ("torch", "native")
+GROUPS_PER_THREAD = 4  # native engine: batch rows are decoded in this many groups per thread
 SPARSE_MIN = 16384
 BACKENDS = {"dense": "reference_model.attention.dense:DenseCache", "hull": "reference_model.attention.hull:HullCache"}
 
@@ -373,14 +374,17 @@ class Transformer(nn.Module):
             grid[b, width - len(p):] = p
         offset = np.array([width - len(p) for p in prompts], np.int64)
         stops = np.array(sorted(set(stop_tokens)), np.int64)
-        groups = [g for g in np.array_split(np.arange(B), max(1, min(threads, B))) if len(g)]
+        # with threads, GROUPS_PER_THREAD groups per thread, taken as threads come free: a group lasts as
+        # long as its longest row, so smaller groups keep both threads busy when row lengths differ
+        n_groups = 1 if threads <= 1 else min(B, threads * GROUPS_PER_THREAD)
+        groups = [g for g in np.array_split(np.arange(B), n_groups) if len(g)]
         args = (grid, offset, stops, max_new_tokens, check_every, stop_when)
         if len(groups) == 1:
             parts = [self._native_group(groups[0], *args)]
         else:
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(len(groups)) as pool:
+            with ThreadPoolExecutor(threads) as pool:
                 parts = list(pool.map(lambda g: self._native_group(g, *args), groups))
         stop_set = set(int(s) for s in stops)
         out, rsel, rmar, rtop, stopped = [], [], [], [], []
