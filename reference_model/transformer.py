@@ -168,6 +168,28 @@ def _prompt_lookup(hit: torch.Tensor, values: torch.Tensor, first: int) -> torch
     return out
 
 
+def _left_pad(prompts: list, pad_token: int) -> tuple[np.ndarray, np.ndarray]:
+    """The prompts left-padded into one (B, width) int64 grid, and each row's padding (B,)."""
+    width = max(len(p) for p in prompts)
+    grid = np.full((len(prompts), width), pad_token, dtype=np.int64)
+    for b, p in enumerate(prompts):
+        grid[b, width - len(p) :] = p
+    return grid, np.array([width - len(p) for p in prompts], np.int64)
+
+
+def _generation(rows) -> "Generation":
+    """A Generation of rows (new tokens, selected, margin, best (steps, heads)), each cut after its first stop token.
+
+    ``rows`` yields (tokens, selected, margin, best, stop tokens).
+    """
+    out = []
+    for tokens, sel, mar, top, stop_set in rows:
+        end = next((j + 1 for j, x in enumerate(tokens) if x in stop_set), None)
+        n = end if end is not None else len(tokens)
+        out.append((tokens[:n], sel[:n], mar[:n], top[:n], end is not None))
+    return Generation(*(list(col) for col in zip(*out))) if out else Generation([], [], [], [], [])
+
+
 class Generation(NamedTuple):
     """What generate() returns, per batch row."""
 
@@ -303,13 +325,9 @@ class Transformer(nn.Module):
             return self._generate_native(prompts, max_new_tokens, stop_tokens, backend, check_every, stop_when, threads)
         dev = self.tok_emb.device
         B = len(prompts)
-        width = max(len(p) for p in prompts)
-        pad = [width - len(p) for p in prompts]
-        grid = torch.full((B, width), self.config.pad_token, dtype=torch.long)
-        for b, p in enumerate(prompts):
-            grid[b, pad[b] :] = torch.tensor(p, dtype=torch.long)
-        grid = grid.to(dev)
-        offset = torch.tensor(pad, device=dev)
+        grid, pad = _left_pad(prompts, self.config.pad_token)
+        width = grid.shape[1]
+        grid, offset = torch.from_numpy(grid).to(dev), torch.from_numpy(pad).to(dev)
         stops = torch.tensor(sorted(set(stop_tokens)), device=dev)
         caches = self.new_caches(B, backend)
         if width > 1:  # prefill: the prompt's own outputs are not needed
@@ -344,35 +362,21 @@ class Transformer(nn.Module):
         mar_t = torch.stack(mar, dim=1).cpu() if mar else torch.zeros(B, len(out), 0)
         top_t = torch.stack(top, dim=1).cpu() if top else torch.zeros(B, len(out), 0)
         stop_set = set(int(s) for s in stops.tolist())
-        rows, rsel, rmar, rtop, stopped = [], [], [], [], []
-        for b in range(B):
-            row = toks[b].tolist()[: cut[b]]
-            end = next((j + 1 for j, x in enumerate(row) if x in stop_set), None)
-            n = end if end is not None else len(row)
-            rows.append(row[:n])
-            rsel.append(sel_t[b, :n])
-            rmar.append(mar_t[b, :n])
-            rtop.append(top_t[b, :n])
-            stopped.append(end is not None)
-        return Generation(rows, rsel, rmar, rtop, stopped)
+        return _generation((toks[b].tolist()[: cut[b]], sel_t[b], mar_t[b], top_t[b], stop_set) for b in range(B))
 
     def _generate_native(self, prompts, max_new_tokens, stop_tokens, backend, check_every, stop_when,
                          threads: int = 1) -> Generation:
         """generate() on the native engine: the same batch layout, stopping rule and Generation.
 
-        With ``threads`` > 1 the rows are split into that many groups decoded
-        in parallel (the engine releases the GIL).  Every group keeps the
-        whole batch's left padding, so a row sees exactly the positions it
-        would see in one batch.
+        With ``threads`` > 1 the rows are split into GROUPS_PER_THREAD groups
+        per thread, decoded in parallel (the engine releases the GIL).  Every
+        group keeps the whole batch's left padding, so a row sees exactly the
+        positions it would see in one batch.
         """
         if backend != "hull" or self.tok_emb.device.type != "cpu":
             raise ValueError(f"the native engine runs hull attention on the CPU, not {backend} on {self.tok_emb.device}")
         B = len(prompts)
-        width = max(len(p) for p in prompts)
-        grid = np.full((B, width), self.config.pad_token, dtype=np.int64)
-        for b, p in enumerate(prompts):
-            grid[b, width - len(p):] = p
-        offset = np.array([width - len(p) for p in prompts], np.int64)
+        grid, offset = _left_pad(prompts, self.config.pad_token)
         stops = np.array(sorted(set(stop_tokens)), np.int64)
         # with threads, GROUPS_PER_THREAD groups per thread, taken as threads come free: a group lasts as
         # long as its longest row, so smaller groups keep both threads busy when row lengths differ
@@ -387,17 +391,8 @@ class Transformer(nn.Module):
             with ThreadPoolExecutor(threads) as pool:
                 parts = list(pool.map(lambda g: self._native_group(g, *args), groups))
         stop_set = set(int(s) for s in stops)
-        out, rsel, rmar, rtop, stopped = [], [], [], [], []
-        for rows, sel_t, mar_t, top_t in parts:
-            for i, row in enumerate(rows):
-                end = next((j + 1 for j, x in enumerate(row) if x in stop_set), None)
-                n = end if end is not None else len(row)
-                out.append(row[:n])
-                rsel.append(sel_t[:n, i])
-                rmar.append(mar_t[:n, i])
-                rtop.append(top_t[:n, i])
-                stopped.append(end is not None)
-        return Generation(out, rsel, rmar, rtop, stopped)
+        return _generation((row, sel_t[:, i], mar_t[:, i], top_t[:, i], stop_set)
+                           for rows, sel_t, mar_t, top_t in parts for i, row in enumerate(rows))
 
     def _native_group(self, group, grid, offset, stops, max_new_tokens, check_every, stop_when):
         """Decode the batch rows ``group`` on one native engine: (tokens per row, selected, margin, best (n, rows, heads))."""
