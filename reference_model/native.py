@@ -34,6 +34,20 @@ starts at +0).  In float64 the compiled model's sums are exact anyway; in
 float32 the order matters, which is why the engine is part of a run's
 config (see ``harness/executors/transformer.py``).
 
+Only what an input reaches is computed: a feed-forward unit that no product
+reaches has ``h = ReLU(b1) * bg``, so a token evaluates the units it reached
+plus the few that are on at rest (``rest``), in ascending order; a layer no
+input reaches adds its precomputed ``rest_out`` (the same sums, made once);
+the residual adds ``acc`` where a product landed (everywhere else it is +0);
+the readout computes the logits an input reached and takes the best of the
+others from their biases (``rest_order``).  Each is what the dense
+evaluation gives, bit for bit.
+
+The torch engine multiplies matrices under ``SPARSE_MIN`` elements densely
+(BLAS order).  In the compiled model those have at most two non-zeros per
+output and give the same bits; for other models only the larger matrices
+are guaranteed to (tests/test_native.py builds its random model so).
+
 Prompts go through the same step as generated tokens (their outputs are
 not read out), so prefill costs O(P log P) on the hull instead of the
 O(P^2) of the dense prefill.
@@ -60,14 +74,19 @@ class Packed(NamedTuple):
 
     tok_emb: np.ndarray  # (V, D)
     pos_emb: np.ndarray  # (3, D)
-    layers: np.ndarray  # (L, 11) int64: heads, dv, d_ff, matrix of qkv, of w_o, of w_in, of ffn w_out, cache index,
-    #                     key groups S, largest group G, offset of the layer's heads in hmap
+    layers: np.ndarray  # (L, 13) int64: heads, dv, d_ff, matrix of qkv, of w_o, of w_in, of ffn w_out, cache index,
+    #                     key groups S, largest group G, offset of the layer's heads in hmap, offset in rest,
+    #                     non-zeros of rest_out
     hmap: np.ndarray  # (heads of all layers, 2) int64: each head's key group and slot in it
     mats: np.ndarray  # (M, 4) int64: first row pointer, rows (inputs), columns (outputs), bias offset or -1
     rowptr: np.ndarray  # int64, absolute offsets into col / val
     col: np.ndarray  # int32
     val: np.ndarray
     bias: np.ndarray
+    rest: np.ndarray  # uint8, per feed-forward layer (8-aligned): 1 for units whose h is non-zero with no input
+    rest_out: np.ndarray  # (L, D): a feed-forward layer's h W2 when only its units on at rest are on
+    rest_nz: np.ndarray  # (L, D) int64: the non-zero entries of rest_out[l] (layers[l, 12] of them)
+    rest_order: np.ndarray  # int64: the readout's outputs by falling bias (NaN first), ties by index
     readout: int  # matrix of the readout
 
 
@@ -110,10 +129,10 @@ def _pack(model) -> Packed:
             n_bias += b.shape[0]
         return len(mats) - 1
 
-    layers, hmap = [], []
+    layers, hmap, rest = [], [], []
     n_cache = 0
     for attn, ffn in zip(model.attn, model.ffn):
-        row = [0, 0, 0, -1, -1, -1, -1, -1, 0, 0, len(hmap)]
+        row = [0, 0, 0, -1, -1, -1, -1, -1, 0, 0, len(hmap), -1, 0]
         if attn is not None:
             row[0:2] = attn.heads, attn.dv
             row[3], row[4] = add(attn.w_qkv, attn.b_qkv), add(attn.w_o, None)
@@ -126,12 +145,34 @@ def _pack(model) -> Packed:
         if ffn is not None:
             row[2] = ffn.f
             row[5], row[6] = add(ffn.w_in, ffn.b_in), add(ffn.w_out, None)
+            row[11] = len(rest)
+            b_in = ffn.b_in.detach().cpu().numpy()
+            b1, bg = b_in[: ffn.f], b_in[ffn.f:]
+            on = ~(b1 <= 0) & ((bg != 0) | ~np.isfinite(b1))  # ReLU(b1) * bg != 0: NaN and inf * 0 count as on
+            rest += list(on.astype(np.uint8)) + [0] * (-ffn.f % 8)
         layers.append(row)
     readout = add(model.w_out, model.b_out)
+    b_out = model.b_out.detach().cpu().numpy()
+    rest_order = np.lexsort((np.arange(len(b_out)), -np.nan_to_num(b_out, nan=np.inf), ~np.isnan(b_out)))
+    layers, mats = np.array(layers, np.int64), np.array(mats, np.int64)
+    rowptr, col, val, bias = np.concatenate(ptrs), np.concatenate(cols), np.concatenate(vals), np.concatenate(biases)
+    D = model.tok_emb.shape[1]
+    rest_out, rest_nz = np.zeros((len(layers), D), dt), np.zeros((len(layers), D), np.int64)
+    for li, row in enumerate(layers):
+        if row[2] > 0:  # what the engine's unit pass computes when no input reaches the layer's units
+            F, bo = int(row[2]), int(mats[row[5], 3])
+            p, g = np.zeros(F, dt) + bias[bo: bo + F], np.zeros(F, dt) + bias[bo + F: bo + 2 * F]
+            h = np.where(p <= 0, dt(0), p) * g
+            on = np.flatnonzero(h != 0)
+            acc = np.zeros(max(D, int(mats[row[6], 2])), dt)
+            _scatter(h, on, len(on), row[6], mats, rowptr, col, val, acc)
+            rest_out[li] = acc[:D]
+            nz = np.flatnonzero(acc[:D] != 0)
+            rest_nz[li, : len(nz)] = nz
+            row[12] = len(nz)
     return Packed(model.tok_emb.detach().cpu().numpy().astype(dt), model.pos_emb.detach().cpu().numpy().astype(dt),
-                  np.array(layers, np.int64), np.array(hmap, np.int64).reshape(-1, 2), np.array(mats, np.int64),
-                  np.concatenate(ptrs),
-                  np.concatenate(cols), np.concatenate(vals), np.concatenate(biases), readout)
+                  layers, np.array(hmap, np.int64).reshape(-1, 2), mats, rowptr, col, val, bias,
+                  np.array(rest + [0] * 8, np.uint8), rest_out, rest_nz, rest_order.astype(np.int64), readout)
 
 
 def key_groups(attn) -> list[list[int]]:
@@ -167,27 +208,62 @@ def _scatter(x, nz, nnz, m, mats, rowptr, col, val, acc):
 
 
 @njit(cache=True)
-def _nonzero(v, n, nz):
-    """List the non-zero entries of v[:n] in nz (ascending; NaN and inf are non-zero). Returns their count."""
-    nnz = 0
-    for d in range(n):
-        if v[d] != 0:
-            nz[nnz] = d
-            nnz += 1
-    return nnz
+def _scatter_out(x, nz, nnz, m, mats, rowptr, col, val, acc, omark, olist):
+    """_scatter, listing the outputs it reached in olist (once each, omark set for them). Returns their count."""
+    base = mats[m, 0]
+    no = 0
+    for k in range(nnz):
+        d = nz[k]
+        xd = x[d]
+        for j in range(rowptr[base + d], rowptr[base + d + 1]):
+            c = col[j]
+            acc[c] += xd * val[j]
+            if omark[c] == 0:
+                omark[c] = 1
+                olist[no] = c
+                no += 1
+    return no
 
 
 @njit(cache=True)
-def _residual(x, acc, D, nz):
-    """x += acc[:D], acc[:D] back to 0; the non-zero entries of x listed in nz. Returns their count."""
-    for d in range(D):  # (a plain loop: vectorised)
-        x[d] = x[d] + acc[d]
+def _residual(x, acc, olist, no, omark, xm):
+    """x += acc at the outputs olist[:no] (acc and omark back to 0 there); xm[d] = [x[d] != 0].
+
+    Every other acc entry is +0 and x + 0 is x (-0 becomes +0, which no
+    reader can tell: zeros are never read), so this is ``x + acc``.  Returns
+    whether an entry of xm changed.
+    """
+    changed = False
+    for k in range(no):
+        d = olist[k]
+        v = x[d] + acc[d]
+        x[d] = v
         acc[d] = 0
-    return _nonzero(x, D, nz)
+        omark[d] = 0
+        nzd = v != 0
+        if nzd != (xm[d] != 0):
+            xm[d] = 1 if nzd else 0
+            changed = True
+    return changed
+
+
+@njit(cache=True)
+def _listed(xm, nz):
+    """List the set entries of the 0/1 bytes xm (ascending, 8 at a time) in nz. Returns their count."""
+    xm8 = xm.view(np.uint64)
+    nnz = 0
+    for w in range(xm8.shape[0]):
+        if xm8[w] == 0:
+            continue
+        for d in range(8 * w, 8 * w + 8):
+            if xm[d] != 0:
+                nz[nnz] = d
+                nnz += 1
+    return nnz
 
 
 @njit(cache=True, nogil=True)
-def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout,
+def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, rest_out, rest_nz, rest_order, readout,
            keys_l, vals_l, gxy_l, ist_l, box_l, meta_l, aid_l, axy_l, eps, eta, fallbacks,
            feed, pos0, n, emit, stops, done, out_tok, out_sel, out_mar, out_top):
     """Run ``n`` positions of a batch through the model, all layers, in one call.
@@ -212,7 +288,12 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
     width = D
     for m in range(mats.shape[0]):
         width = max(width, mats[m, 2], mats[m, 1])
+    mark = rest.copy()  # per feed-forward unit: 1 on at rest, | 2 reached by an input at this position
+    mark8 = mark.view(np.uint64)
     x = np.empty((B, D), dt)
+    xm = np.zeros((B, (D + 7) // 8 * 8), np.uint8)  # [x != 0] per row
+    omark = np.zeros(width, np.uint8)  # the outputs of x + ... W that a product reached
+    olist = np.empty(width, np.int64)
     nzx = np.empty((B, D), np.int64)  # the non-zero entries of each row of x
     nnzx = np.empty(B, np.int64)
     acc = np.zeros(width, dt)  # products summed here; every reader puts what it read back to 0
@@ -260,6 +341,7 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
             for d in range(D):
                 v = tok_emb[tok[b], d] + (pos_emb[0, d] + tv[0] * pos_emb[1, d] + tv[1] * pos_emb[2, d])
                 x[b, d] = v
+                xm[b, d] = 1 if v != 0 else 0
                 if v != 0:
                     nzx[b, nnz] = d
                     nnz += 1
@@ -320,24 +402,59 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
                             out_sel[i, b, hoff + hh] = res_i[qi, 0]
                             out_mar[i, b, hoff + hh] = zero if res_i[qi, 1] > 1 else res_f[qi, dvs]
                             out_top[i, b, hoff + hh] = res_f[qi, dvs + 1]
-                    _scatter(h, nzh, nnz, layers[li, 4], mats, rowptr, col, val, acc)
-                    nnzx[b] = _residual(x[b], acc, D, nzx[b])
+                    no = _scatter_out(h, nzh, nnz, layers[li, 4], mats, rowptr, col, val, acc, omark, olist)
+                    if _residual(x[b], acc, olist, no, omark, xm[b]):
+                        nnzx[b] = _listed(xm[b], nzx[b])
                 hoff += H
             if F > 0:
-                m, bo = layers[li, 5], mats[layers[li, 5], 3]
+                m, bo, ro = layers[li, 5], mats[layers[li, 5], 3], layers[li, 11]
                 for b in range(B):
                     if not on[b]:
                         continue
-                    _scatter(x[b], nzx[b], nnzx[b], m, mats, rowptr, col, val, acc)
-                    for f in range(F):  # h = ReLU(x W1 + b1) * (x Wg + bg)  (a plain loop: vectorised)
-                        p = acc[f] + bias[bo + f]
-                        g = acc[F + f] + bias[bo + F + f]
-                        acc[f] = 0
-                        acc[F + f] = 0
-                        h[f] = (zero if p <= 0 else p) * g  # ReLU keeps NaN, as torch.relu
-                    nnz = _nonzero(h, F, nzh)
-                    _scatter(h, nzh, nnz, layers[li, 6], mats, rowptr, col, val, acc)
-                    nnzx[b] = _residual(x[b], acc, D, nzx[b])
+                    # h = ReLU(x W1 + b1) * (x Wg + bg), only for the units an input reached or that are on at
+                    # rest: every other unit's h is ReLU(b1) * bg == 0 (what rest says)
+                    base = mats[m, 0]
+                    reached = False
+                    for k in range(nnzx[b]):
+                        d = nzx[b, k]
+                        xd = x[b, d]
+                        for j in range(rowptr[base + d], rowptr[base + d + 1]):
+                            c = col[j]
+                            acc[c] += xd * val[j]
+                            mark[ro + (c if c < F else c - F)] |= 2
+                            reached = True
+                    if not reached:  # only the units on at rest are on: their h W2 is rest_out[li]
+                        changed = False
+                        for k in range(layers[li, 12]):
+                            d = rest_nz[li, k]
+                            v = x[b, d] + rest_out[li, d]
+                            x[b, d] = v
+                            if (v != 0) != (xm[b, d] != 0):
+                                xm[b, d] = 1 if v != 0 else 0
+                                changed = True
+                        if changed:
+                            nnzx[b] = _listed(xm[b], nzx[b])
+                        continue
+                    nnz = 0
+                    for w in range(ro >> 3, (ro + F + 7) >> 3):  # the marked units, ascending, 8 at a time
+                        if mark8[w] == 0:
+                            continue
+                        for u in range(8 * w - ro, 8 * w - ro + 8):
+                            if mark[ro + u] == 0:
+                                continue
+                            mark[ro + u] &= 1
+                            p = acc[u] + bias[bo + u]
+                            g = acc[F + u] + bias[bo + F + u]
+                            acc[u] = 0
+                            acc[F + u] = 0
+                            hu = (zero if p <= 0 else p) * g  # ReLU keeps NaN, as torch.relu
+                            if hu != 0:
+                                h[u] = hu
+                                nzh[nnz] = u
+                                nnz += 1
+                    no = _scatter_out(h, nzh, nnz, layers[li, 6], mats, rowptr, col, val, acc, omark, olist)
+                    if _residual(x[b], acc, olist, no, omark, xm[b]):
+                        nnzx[b] = _listed(xm[b], nzx[b])
         if not emit:
             continue
         all_done = True
@@ -346,14 +463,23 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, readout
             if not on[b]:
                 out_tok[i, b] = 0  # a filler: the row's tokens end where it stopped
                 continue
-            _scatter(x[b], nzx[b], nnzx[b], readout, mats, rowptr, col, val, acc)
-            best, bi = acc[0] + bias[bo], 0  # argmax: the first maximum, or the first NaN (as torch)
-            acc[0] = 0
-            for v in range(1, mats[readout, 2]):
-                s = acc[v] + bias[bo + v]
+            # logits x W_out + b_out, argmax (the first maximum, or the first NaN, as torch): the outputs an
+            # input reached are computed; every other one is its bias, the best of them first in rest_order
+            nt = _scatter_out(x[b], nzx[b], nnzx[b], readout, mats, rowptr, col, val, acc, omark, olist)
+            best, bi = zero, -1
+            for k in range(rest_order.shape[0]):
+                v = rest_order[k]
+                if omark[v] == 0:
+                    best, bi = bias[bo + v], v
+                    break
+            for k in range(nt):
+                v = olist[k]
+                lg = acc[v] + bias[bo + v]
                 acc[v] = 0
-                if best == best and (s > best or s != s):
-                    best, bi = s, v
+                omark[v] = 0
+                if bi < 0 or (lg != lg and (best == best or v < bi)) or (
+                        best == best and (lg > best or (lg == best and v < bi))):
+                    best, bi = lg, v
             tok[b] = bi
             out_tok[i, b] = bi
             for s in range(stops.shape[0]):
@@ -397,7 +523,8 @@ class Engine:
         lists = self._state(n)
         c0 = self.caches[0]
         w = self.w
-        ran = decode(w.tok_emb, w.pos_emb, w.layers, w.hmap, w.mats, w.rowptr, w.col, w.val, w.bias, w.readout,
+        ran = decode(w.tok_emb, w.pos_emb, w.layers, w.hmap, w.mats, w.rowptr, w.col, w.val, w.bias, w.rest,
+                     w.rest_out, w.rest_nz, w.rest_order, w.readout,
                      *lists, c0._eps, c0._eta, self.fallbacks, feed, pos0, n, emit, stops, done, *outs)
         for c, aid, axy in zip(self.caches, lists[6], lists[7]):  # the arena may have been reallocated
             c._aid, c._axy = aid, axy

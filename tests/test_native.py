@@ -145,3 +145,70 @@ def test_a_row_stop_when_stops_is_retired_in_both_engines():
     alone = model.generate([prompts[0]], max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull",
                            engine="native")
     assert runs[1].tokens[0] == alone.tokens[0]
+
+
+def _random_model(dtype, tie_at, seed=0):
+    """A random generic model whose sparse passes are all taken: units on at rest that no input reaches,
+    a feed-forward layer that no input reaches, readout biases that win: tokens 140-149 and 151-159
+    have only their bias (the largest, M), token ``tie_at`` has weights too small to change M (its
+    logit is M exactly, a tie decided by the index).
+
+    Every matrix has at least SPARSE_MIN elements, so that the torch engine multiplies it in CSR order
+    too (it multiplies smaller ones densely, in BLAS order); pos_emb holds small integers, so that its
+    dense product is exact.
+    """
+    from reference_model.transformer import Transformer, TransformerConfig
+
+    g = torch.Generator().manual_seed(seed)
+
+    def sparse(*shape, density=0.15, scale=0.1):
+        w = torch.randn(*shape, generator=g, dtype=torch.float64) * scale
+        return w * (torch.rand(*shape, generator=g, dtype=torch.float64) < density)
+
+    V, D = 160, 128
+    model = Transformer(TransformerConfig(V, D, (4, 0, 4), (32, 0, 32), (128, 128, 160))).to(dtype)
+    with torch.no_grad():
+        model.tok_emb.copy_(sparse(V, D, density=0.3, scale=1.0))
+        model.pos_emb.copy_(sparse(3, D, scale=2.0).round() * torch.tensor([[1.0], [2.0**-8], [2.0**-16]],
+                                                                         dtype=torch.float64))
+        for attn in model.attn:
+            if attn is not None:
+                attn.w_qkv.copy_(sparse(*attn.w_qkv.shape, density=0.3))
+                attn.b_qkv.copy_(sparse(*attn.b_qkv.shape, density=0.3))
+                attn.w_o.copy_(sparse(*attn.w_o.shape, density=0.3))
+        for i, ffn in enumerate(model.ffn):
+            ffn.w_in.copy_(sparse(*ffn.w_in.shape) if i != 1 else torch.zeros(ffn.w_in.shape))  # layer 1: unreached
+            ffn.b_in.copy_(sparse(*ffn.b_in.shape, density=0.5))  # some b1 > 0 with bg != 0: on at rest
+            ffn.w_out.copy_(sparse(*ffn.w_out.shape, density=0.3))
+            F = ffn.f
+            ffn.w_in[:, :8] = 0  # units 0..7: no input reaches them, and they are on at rest
+            ffn.w_in[:, F: F + 8] = 0
+            ffn.b_in[:8], ffn.b_in[F: F + 8] = 0.5, 1.0
+        model.w_out.copy_(sparse(D, V, density=0.1))
+        model.w_out[:, 140:] = 0
+        model.w_out[:, tie_at] = 2.0**-100
+        b = torch.randn(V, generator=g, dtype=torch.float64).round()  # many ties among the biases
+        b[140:] = b[tie_at] = b.max()
+        model.b_out.copy_(b)
+    return model
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("tie_at, wins", [(150, 140), (2, 2)])
+def test_native_sparse_passes_match_torch_on_a_random_model(dtype, tie_at, wins):
+    """Units on at rest, an unreached layer (rest_out), unreached logits in the argmax: torch's bits.
+
+    The tie between token ``tie_at`` (computed) and token 140 (only its bias) goes to the lower index.
+    """
+    from reference_model.native import packed
+    from reference_model.transformer import SPARSE_MIN
+
+    model = _random_model(dtype, tie_at)
+    assert min(b.numel() for b in model.buffers() if b.dim() == 2 and b is not model.pos_emb) >= SPARSE_MIN
+    w = packed(model)
+    assert w.rest.sum() > 0 and w.layers[1, 12] > 0  # units on at rest; layer 1's rest_out is not all zero
+    prompts = [[1, 5, 7, 9], [3, 3], [11, 12, 13, 14, 15, 16]]
+    runs = [model.generate(prompts, max_new_tokens=300, stop_tokens=[0], backend="hull", engine=e)
+            for e in ("torch", "native")]
+    _same(*runs)
+    assert wins in {t for row in runs[0].tokens for t in row}
