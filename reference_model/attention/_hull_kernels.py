@@ -562,6 +562,25 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
     e, err = _escore(dq0, dq1, float(x), float(y))
     vmax[0] = v
     rho = _down(e - err - 2.0 * B)
+    # Any rho gives the same answer (it only decides how many points become candidates); one that
+    # admits the runner-up from the start lets the first round certify it.  The runner-up is a
+    # neighbour of v on layer 0 (q . p is unimodal around the layer) or layer 1's maximum (every other
+    # point lies inside layer 1).
+    n0 = meta[c0 + 1] + meta[c0 + 3 + 1]
+    if n0 > 1:
+        second = -np.inf
+        for i in (v - 1 + n0, v + 1):
+            g2, x2, y2 = _cyc(meta, aid, axy, c0, i % n0)
+            e2, err2 = _escore(dq0, dq1, float(x2), float(y2))
+            second = max(second, e2 - err2)
+        if K > 1:
+            c1 = base + 4 + 6
+            if meta[c1 + 1] + meta[c1 + 3 + 1] > 0:
+                vmax[1], hint[1] = _layer_max(meta, aid, axy, c1, dq0, dq1, hint[1])
+                g2, x2, y2 = _cyc(meta, aid, axy, c1, vmax[1])
+                e2, err2 = _escore(dq0, dq1, float(x2), float(y2))
+                second = max(second, e2 - err2)
+        rho = min(rho, _down(second - 2.0 * B))
     nc = 0
     for _ in range(MAX_ROUNDS):
         # report: every point with q.p >= rho is a candidate, or fall back
