@@ -12,7 +12,7 @@ import wasmtime
 from harness.executors.reference import ReferenceExecutor
 from harness.executors.transformer import TransformerExecutor
 from reference_model.errors import ExecutorOutcome, Unsupported
-from reference_model.values import i32
+from reference_model.values import Value, i32
 from transformer_cases import CASES, CONTROL, MATH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,9 +46,39 @@ def test_unsupported_is_classified_before_running():
     inst = s.instantiate(wasmtime.wat2wasm('(module (func (export "f") (result i64) i64.const 1))'))
     with pytest.raises(Unsupported, match="i64"):
         s.invoke(inst, "f", [])
-    inst = s.instantiate(wasmtime.wat2wasm('(module (memory 1) (func (export "f") (result i32) i32.const 0 i32.load))'))
+    inst = s.instantiate(wasmtime.wat2wasm('(module (memory 1) (func (export "f") (result i32) i32.const 0 memory.grow))'))
     with pytest.raises(Unsupported, match="memory"):
         s.invoke(inst, "f", [])
+    with pytest.raises(Unsupported, match="2 pages"):
+        s.instantiate(wasmtime.wat2wasm('(module (memory 2))'))
+
+
+def test_an_access_across_two_words_is_unsupported_at_run_time():
+    """i32.load at address 2 spans words 0 and 1: the model emits its "span" token, reported as unsupported."""
+    s = TransformerExecutor("cpu-f64-hull").open_session()
+    inst = s.instantiate(wasmtime.wat2wasm(
+        '(module (memory 1) (func (export "f") (param i32) (result i32) local.get 0 i32.load))'))
+    assert s.invoke(inst, "f", [i32(4)]).values == [i32(0)]
+    with pytest.raises(Unsupported, match="across two 4-byte words"):
+        s.invoke(inst, "f", [i32(2)])
+
+
+def test_state_is_unknown_after_an_unsupported_call_that_may_write_it():
+    """A call that did not run here but would have written memory leaves the instance's state unknown:
+    later calls are unsupported rather than results for a state the module is not in."""
+    s = TransformerExecutor("cpu-f64-hull").open_session()
+    wat = """(module (memory 1)
+      (func (export "get") (result i32) i32.const 0 i32.load)
+      (func (export "pure64") (result i64) i64.const 1)
+      (func (export "set64") (param i64) i32.const 0 local.get 0 i64.store))"""
+    inst = s.instantiate(wasmtime.wat2wasm(wat))
+    with pytest.raises(Unsupported, match="i64"):
+        s.invoke(inst, "pure64", [])  # writes nothing: the state is still known
+    assert s.invoke(inst, "get", []).values == [i32(0)]
+    with pytest.raises(Unsupported):
+        s.invoke(inst, "set64", [Value("i64", 5)])
+    with pytest.raises(Unsupported, match="state unknown"):
+        s.invoke(inst, "get", [])
 
 
 def test_unknown_config_is_a_clear_error():

@@ -26,6 +26,29 @@ CONTROL = """(module
   (func (export "early") (param i32) (result i32) i32.const 5 local.get 0 br_if 0 drop i32.const 6)
   (func (export "trap") (param i32) (result i32) local.get 0 if unreachable end i32.const 1))"""
 
+MEMORY = """(module
+  (memory 1)
+  (data (i32.const 16) "\\01\\82\\03\\f4\\05\\06\\87\\08")
+  (func (export "loads") (param i32) (result i32)
+    local.get 0 i32.load offset=16
+    local.get 0 i32.load8_s offset=17 i32.xor
+    local.get 0 i32.load8_u offset=17 i32.add
+    local.get 0 i32.load16_s offset=18 i32.xor
+    local.get 0 i32.load16_u offset=21 i32.add
+    local.get 0 i32.load16_s offset=22 i32.add)
+  (func (export "stores") (param i32 i32) (result i32)
+    local.get 0 local.get 1 i32.store offset=40
+    local.get 0 local.get 1 i32.store8 offset=45
+    local.get 0 local.get 1 i32.store16 offset=50
+    local.get 0 i32.load offset=40
+    local.get 0 i32.load offset=44 i32.add
+    local.get 0 i32.load offset=48 i32.add
+    i32.const 3000 i32.load i32.add
+    memory.size i32.add)
+  (func (export "oob") (param i32) (result i32) local.get 0 i32.load16_u offset=65534)
+  (func (export "oob_store") (param i32) local.get 0 i32.const 7 i32.store8 offset=65535)
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -40,4 +63,10 @@ CASES = [
     ("globals and select", CONTROL, "glob", [3]),
     ("br_if to function label", CONTROL, "early", [1]),
     ("unreachable traps", CONTROL, "trap", [1]),
+    ("loads: widths, signs, data segment", MEMORY, "loads", [0]),
+    ("stores: widths, merged words, a word never written", MEMORY, "stores", [4, 0x8899AABB]),
+    ("load past the end traps", MEMORY, "oob", [1]),
+    ("load at the last bytes", MEMORY, "oob", [0]),
+    ("store past the end traps", MEMORY, "oob_store", [1]),
+    ("load with a huge address traps", MEMORY, "loads", [-8]),
 ]

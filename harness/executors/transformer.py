@@ -20,7 +20,7 @@ from reference_model.determinism import pinned, settings
 from reference_model.errors import Exhaustion, MalformedOutput, ModuleRejected, StepLimit, Trap, Unsupported
 from reference_model.program.binary import decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
-from reference_model.program.encoding import encode_invocation
+from reference_model.program.encoding import encode_invocation, may_write_state, memory_pages
 from reference_model.trace import trace_hash
 from reference_model.values import Value
 
@@ -34,9 +34,18 @@ NEEDLE_SEED = 3
 
 
 class ModuleInstance:
-    def __init__(self, module, globals_bits: dict):
+    def __init__(self, module, globals_bits: dict, memory: bytearray | None = None):
         self.module = module
         self.globals = globals_bits  # global index -> bits (i32 globals only)
+        self.memory = memory if memory is not None else bytearray()  # the linear memory's bytes (one page at most)
+        self.unknown = ""  # why the state is unknown (a call that may write it did not run to its end here)
+
+    def apply(self, records: list) -> None:
+        """The memory writes of a trace (they persist even when the call trapped later)."""
+        for r in records:
+            for w in r.writes:
+                if w.kind == "memory":
+                    self.memory[w.addr : w.addr + len(w.value)] = w.value
 
 
 def _config(config: str) -> dict:
@@ -121,7 +130,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         if a.type != "i32":
             raise Unsupported(a.type)
         bits.append(a.bits)
-    prompt = encode_invocation(instance.module, func, bits, instance.globals)
+    prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory))
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
@@ -162,6 +171,11 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         err.min_margin, err.near_tie = min_margin, near_tie
         raise err from None
     provenance = {"selected": gen.selected[row], "margin": gen.margin[row], "best": gen.best[row]}
+    instance.apply(run.records)  # what the trace wrote stays written, also when it trapped later
+    if run.outcome in ("trap", "exhaustion"):
+        instance.globals.update(run.global_writes)
+    if run.outcome == "trap" and run.message == vocab.UNSUPPORTED_SPAN:
+        raise Unsupported("a memory access across two 4-byte words (unaligned)")
     if run.outcome == "trap":
         raise _with(Trap(run.message), run, min_margin, near_tie)
     if run.outcome == "exhaustion":
@@ -215,9 +229,20 @@ class TransformerSession(Session):
         n_imp = len(m.imported_globals)
         for i, gl in enumerate(m.globals):
             if gl.type == "i32":
+                if gl.init is None and gl.init_global is None:
+                    raise Unsupported("global initialiser (extended constant over globals)")
                 v = gl.init if gl.init is not None else globals_bits.get(gl.init_global, 0)
                 globals_bits[n_imp + i] = v & 0xFFFFFFFF
-        return ModuleInstance(m, globals_bits)
+        memory = bytearray(65536 * memory_pages(m))
+        for _mem, offset, data in m.data:
+            if offset == -1:  # passive: only memory.init reads it
+                continue
+            if offset is None:
+                raise Unsupported("data segment offset from a global")
+            if offset + len(data) > len(memory):
+                raise Unsupported("data segment out of bounds")
+            memory[offset : offset + len(data)] = data
+        return ModuleInstance(m, globals_bits, memory)
 
     def register(self, name: str, instance) -> None:
         self.registered[name] = instance
@@ -226,12 +251,23 @@ class TransformerSession(Session):
         kind, idx = instance.module.exports.get(field, (None, None))
         if kind != 0:
             raise Unsupported(f"export {field!r} is not a function")
-        return run_invocation(instance, idx, args, haystack=self.haystack, rng=self.rng, **self.options)
+        if instance.unknown:
+            raise Unsupported(f"state unknown: {instance.unknown}")
+        try:
+            return run_invocation(instance, idx, args, haystack=self.haystack, rng=self.rng, **self.options)
+        except (Unsupported, StepLimit, MalformedOutput) as e:
+            # the call did not run to its end here, so what it would have written is unknown: later calls on
+            # this instance could only give results for a state the module is not in
+            if may_write_state(instance.module, idx):
+                instance.unknown = f"an earlier call that may write globals or memory ({field}) ended with: {e}"
+            raise
 
     def get(self, instance, field: str) -> Value:
         kind, idx = instance.module.exports.get(field, (None, None))
         if kind != 3:
             raise Unsupported(f"export {field!r} is not a global")
+        if instance.unknown:
+            raise Unsupported(f"state unknown: {instance.unknown}")
         n_imp = len(instance.module.imported_globals)
         t = instance.module.imported_globals[idx][2] if idx < n_imp else instance.module.globals[idx - n_imp].type
         if t != "i32" or idx not in instance.globals:

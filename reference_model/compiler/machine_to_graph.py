@@ -9,6 +9,8 @@ Every position re-executes "its" instruction from the token history:
   layer C (memory look-ups)      operands: stack slots fp+H-1, -2, -3 and port X
                                  (local / global / saved link); "most recent
                                  write wins" by a recency term in the key
+  a later layer (memory look-up) port M: the linear-memory word of a load or
+                                 store's effective address (memory.py)
   feed-forward layers            opcode flags, next pc / fp, write address,
                                  value bytes (arithmetic.py), trap flags
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reference_model.compiler import arithmetic
+from reference_model.compiler import arithmetic, memory
 from reference_model.compiler import units as U
 from reference_model.compiler import vocabulary as vocab
 from reference_model.compiler.nodes import Expr, Graph, Lookup, UnitGroup, total
@@ -32,7 +34,8 @@ class MachineDescription:
 
     opcodes: tuple = OPCODES
     recency: float = 2.0**22  # positions per address unit in memory keys (max trace length)
-    max_address: int = 16383  # memory cells; keeps T * (a+1)^2 below 2**53 (exact in float64)
+    max_address: int = 32767  # memory cells (stack below 16384, memory words above); keeps T * (a+1)^2
+    #                           and the query-key products 2 T w (a+1) at most 2**53 (exact in float64)
     stack_limit: int = 16000  # a call whose frame would reach this address is exhaustion
 
 
@@ -208,6 +211,7 @@ def machine_to_graph(machine: MachineDescription) -> Graph:
     g.units("value.move", us)
     g.units("trap.unreachable", U.relu(g.any_of(["unreachable"]), {"trap.unreachable": 1.0}))
     arithmetic.build(g, ports, V)
+    memory.build(g, ports, V, CONST, key, values)
 
     return Graph(
         embedding=_embedding(),

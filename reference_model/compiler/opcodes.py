@@ -13,9 +13,11 @@ Columns (the compiler reads the modes, the encoder and decoder the rest):
          | if_false (if: cond ? pc+1 : TGT) | link (return: saved pc) | table (br_table)
   nfp    next frame pointer: keep | call (fp + N) | link (saved fp)
   value  the value written this step: none | T0 | T1 (stack slots below the top)
-         | X (the port-X read: local/global/link) | const | link (call: pc+1, fp)
+         | X (the port-X read: local/global/link/memory size) | const | link (call: pc+1, fp)
          | zero | alu (computed by the instruction's arithmetic block)
-  write  none | always | if_taken
+         | load (bytes of the memory word read at the effective address)
+         | store (the memory word with the stored bytes merged in)
+  write  none | always | if_taken | mem (the memory word of the effective address)
   pushed whether the trace record's ``pushed`` is the written value
 """
 from __future__ import annotations
@@ -56,6 +58,14 @@ _NUMERIC = [
     ("i32.extend8_s", 0xC0, 1, "extend8_s"), ("i32.extend16_s", 0xC1, 1, "extend16_s"),
 ]
 
+# linear memory: (bytes accessed, sign-extended) of each load and store
+MEMORY_ACCESS = {
+    "i32.load": (4, False), "i32.load8_s": (1, True), "i32.load8_u": (1, False), "i32.load16_s": (2, True),
+    "i32.load16_u": (2, False), "i32.store": (4, False), "i32.store8": (1, False), "i32.store16": (2, False),
+}
+_LOADS = [("i32.load", 0x28), ("i32.load8_s", 0x2C), ("i32.load8_u", 0x2D), ("i32.load16_s", 0x2E), ("i32.load16_u", 0x2F)]
+_STORES = [("i32.store", 0x36), ("i32.store8", 0x3A), ("i32.store16", 0x3B)]
+
 OPCODES: tuple = (
     Opcode("unreachable", "unreachable", 0x00, 0, 0),
     Opcode("nop", "nop", 0x01, 0, 0),
@@ -85,6 +95,9 @@ OPCODES: tuple = (
     Opcode("global.set", "global.set", 0x24, 1, 0, value="T0", write="always"),
     Opcode("i32.const", "i32.const", 0x41, 0, 1, value="const", write="always", pushed=True),
     *(_alu(*row) for row in _NUMERIC),
+    *(Opcode(name, name, code, 1, 1, value="load", write="always", pushed=True) for name, code in _LOADS),
+    *(Opcode(name, name, code, 2, 0, value="store", write="mem") for name, code in _STORES),
+    Opcode("memory.size", "memory.size", 0x3F, 0, 1, value="X", write="always", pushed=True),
     Opcode("local.zero", "", None, 0, 0, value="zero", write="always"),
     Opcode("halt", "", None, 0, 0),
     Opcode("boot", "", None, 0, 0),

@@ -21,8 +21,16 @@ GROUP = len(ROLES)  # tokens per executed instruction
 BYTE_FAMILIES = ROLES[1:] + ("IMM",)
 N_IMM = 12  # immediate bytes per instruction slot
 SLOT = 1 + N_IMM  # prompt tokens per instruction slot
-TRAP_KINDS = {"unreachable": "unreachable", "divzero": "integer divide by zero", "overflow": "integer overflow"}
+UNSUPPORTED_SPAN = "unsupported: a memory access across two 4-byte words"
+TRAP_KINDS = {"unreachable": "unreachable", "divzero": "integer divide by zero", "overflow": "integer overflow",
+              "oob": "out of bounds memory access", "span": UNSUPPORTED_SPAN}
 SPECIALS = ("PAD", *(f"TRAP:{k}" for k in TRAP_KINDS), "EXHAUST")
+
+# linear memory (one page at most): word i (bytes 4i..4i+3, little-endian) is memory cell MEM_BASE + i;
+# the size in pages is cell MEM_SIZE_CELL.  Frames stay below both (MachineDescription.stack_limit).
+MEM_BASE = 16384
+MEM_WORDS = 16384
+MEM_SIZE_CELL = 16383
 
 PAD = 0
 OP_BASE = len(SPECIALS)

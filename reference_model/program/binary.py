@@ -44,6 +44,9 @@ class Module:
     start: int | None = None
     imported_funcs: list = field(default_factory=list)  # type indices
     imported_globals: list = field(default_factory=list)  # (module, name, type, mutable)
+    memories: list = field(default_factory=list)  # (min pages, max pages or None), imported ones first
+    imported_memories: int = 0
+    data: list = field(default_factory=list)  # (memory, offset: -1 passive, None not constant, bytes)
 
 
 class _Reader:
@@ -87,33 +90,48 @@ class _Reader:
         return s
 
 
-def _limits(r):
+def _limits(r) -> tuple:
+    """(min, max or None); 64-bit and shared flags are read past."""
     flag = r.byte()
-    r.u32()
-    if flag & 1:
-        r.u32()
+    lo = r.u32()
+    hi = r.u32() if flag & 1 else None
+    return lo, hi
 
 
 def _const_expr(r) -> tuple:
-    value, gref = None, None
+    """(value bits, None) of a constant expression, (None, g) of a lone ``global.get g``, else (None, None).
+
+    Extended constants (i32/i64 add, sub, mul over constants) are evaluated.
+    """
+    stack, gref, n = [], None, 0
     while True:
         op = r.byte()
+        n += 1
         if op == 0x0B:
-            return value, gref
+            if gref is None:
+                return (stack[-1] if stack else None), None
+            return None, (gref if n == 2 else None)
         if op == 0x41:
-            value = r.sleb(32)
+            stack.append(r.sleb(32))
         elif op == 0x42:
-            value = r.sleb(64)
+            stack.append(r.sleb(64))
         elif op == 0x43:
-            value = int.from_bytes(r.take(4), "little")
+            stack.append(int.from_bytes(r.take(4), "little"))
         elif op == 0x44:
-            value = int.from_bytes(r.take(8), "little")
+            stack.append(int.from_bytes(r.take(8), "little"))
         elif op == 0x23:
             gref = r.u32()
+            stack.append(0)
+        elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
+            b, a = stack.pop(), stack.pop()
+            v = a + b if op in (0x6A, 0x7C) else a - b if op in (0x6B, 0x7D) else a * b
+            stack.append(v & (0xFFFFFFFF if op < 0x70 else 0xFFFFFFFFFFFFFFFF))
         elif op == 0xD0:
             r.byte()
+            stack.append(None)
         elif op == 0xD2:
             r.u32()
+            stack.append(None)
         else:
             raise ValueError(f"constant expression opcode 0x{op:02x}")
 
@@ -190,8 +208,9 @@ def decode_module(data: bytes) -> Module:
                     _limits(r)
                     desc = None
                 elif kind == 2:
-                    _limits(r)
-                    desc = None
+                    desc = _limits(r)
+                    m.memories.append(desc)
+                    m.imported_memories += 1
                 elif kind == 3:
                     t, mut = VALTYPES.get(r.byte(), "?"), r.byte()
                     desc = (t, bool(mut))
@@ -201,6 +220,18 @@ def decode_module(data: bytes) -> Module:
                 m.imports.append((mod, name, kind, desc))
         elif sid == 3:
             func_types = [r.u32() for _ in range(r.u32())]
+        elif sid == 5:
+            for _ in range(r.u32()):
+                m.memories.append(_limits(r))
+        elif sid == 11:
+            for _ in range(r.u32()):
+                flag = r.u32()
+                mem, offset = 0, -1
+                if flag in (0, 2):
+                    mem = r.u32() if flag == 2 else 0
+                    offset, _ = _const_expr(r)
+                size = r.u32()
+                m.data.append((mem, offset, r.take(size)))
         elif sid == 6:
             for _ in range(r.u32()):
                 t, mut = VALTYPES.get(r.byte(), "?"), r.byte()

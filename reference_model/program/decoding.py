@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reference_model.compiler import vocabulary as vocab
-from reference_model.compiler.opcodes import BY_NAME
+from reference_model.compiler.opcodes import BY_NAME, MEMORY_ACCESS
 from reference_model.program.encoding import ProgramPrompt
 from reference_model.trace import TraceRecord, Write
 
@@ -39,6 +39,8 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
     depth, slot_no, i, groups = 0, prompt.entry, 0, 0
     result = None
     gw: dict = {}
+    cells = dict(prompt.cells)  # every cell as the model wrote it: a store's address operand is read here
+    fp = prompt.fp0
     while True:
         if i >= len(tokens):
             return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw)
@@ -82,6 +84,8 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
             elif op == "global.set":
                 writes = (Write("global", slot.index, 0, val),)
                 gw[slot.index] = val
+            elif row.write == "mem":
+                writes = (_store(slot, op, fp, cells, b, val),)
             if slot.pc is not None:
                 records.append(TraceRecord(len(records), depth, slot.func, slot.pc, slot.mnemonic, pushed, height, writes))
             if op == "call":
@@ -94,5 +98,21 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                 r = records[k]
                 records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, (val,) if result is not None else (), r.height, r.writes)
             depth -= 1
+        addr = b[4] | (b[5] << 8)
+        if addr:
+            cells[addr] = val
+        fp = b[2] | (b[3] << 8)
         slot_no = next_slot
         i += vocab.GROUP
+
+
+def _store(slot, op, fp, cells, b, word) -> Write:
+    """The memory write of a store's group: the model wrote the whole word (cell MEM_BASE + ea // 4); the
+    stored bytes sit at ea % 4, where ea = the address operand (as the model wrote that cell) + offset."""
+    n, _ = MEMORY_ACCESS[op]
+    height = slot.imm[0] | (slot.imm[1] << 8)
+    offset = int.from_bytes(bytes(slot.imm[8:12]), "little")
+    ea = cells.get(fp + height - 2, 0) + offset
+    cell = b[4] | (b[5] << 8)
+    bo = ea & 3
+    return Write("memory", 0, 4 * (cell - vocab.MEM_BASE) + bo, word.to_bytes(4, "little")[bo : bo + n])

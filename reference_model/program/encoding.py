@@ -60,6 +60,8 @@ class ProgramPrompt:
     func: int
     results: int
     globals_written: dict = field(default_factory=dict)
+    fp0: int = 0  # the entry frame pointer
+    cells: dict = field(default_factory=dict)  # the prompt's memory cells: address -> value
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,53 @@ class _Functions:
         return order
 
 
-def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions()) -> ProgramPrompt:
-    """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits)."""
+_STATE_WRITES = {0x24, 0x26, 0x11, 0x40, *range(0x36, 0x3F), *range(0xFC08, 0xFC12)}
+
+
+def may_write_state(module: Module, func: int) -> bool:
+    """Whether calling ``func`` may write a global, the memory or a table (conservative: call_indirect,
+    imported functions and undecodable bodies count), over every function it reaches by ``call``."""
+    n_imp, seen, todo = len(module.imported_funcs), set(), [func]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        if f < n_imp:
+            return True
+        body = module.functions[f - n_imp].body
+        if body is None:
+            return True
+        for ins in body:
+            if ins.code in _STATE_WRITES:
+                return True
+            if ins.code == 0x10:
+                todo.append(ins.imm[0])
+    return False
+
+
+def memory_pages(module: Module) -> int:
+    """Pages of the module's memory (0: none); Unsupported if the transformer cannot hold it."""
+    if not module.memories:
+        return 0
+    if len(module.memories) > 1:
+        raise Unsupported("multiple memories")
+    if module.imported_memories:
+        raise Unsupported("imported memory")
+    lo, _ = module.memories[0]
+    if lo > 1:
+        raise Unsupported(f"memory of {lo} pages (the transformer holds one)")
+    return lo
+
+
+def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions(),
+                      memory: bytes = b"") -> ProgramPrompt:
+    """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits).
+
+    ``memory``: the memory's current contents (its non-zero words become prompt cells).
+    """
     F = _Functions(module)
+    pages = memory_pages(module)
     funcs = F.reachable(func)
     n_glob = len(module.imported_globals) + len(module.globals)
     slots = [Slot("halt")]
@@ -168,6 +214,12 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     cells = [(1 + g, globals_bits.get(g, 0)) for g in range(n_glob)]
     cells += [(fp0 + i, a & 0xFFFFFFFF) for i, a in enumerate(args)]
     cells.append((fp0 + nlocals, 0))  # link: return to slot 0 (halt), fp 0
+    if pages:
+        cells.append((vocab.MEM_SIZE_CELL, pages))
+        for i in range(0, min(len(memory), 4 * vocab.MEM_WORDS), 4):
+            word = int.from_bytes(memory[i : i + 4].ljust(4, b"\0"), "little")
+            if word:
+                cells.append((vocab.MEM_BASE + i // 4, word))
     for addr, value in cells:
         tokens += [vocab.byte_token("A0", addr & 255), vocab.byte_token("A1", addr >> 8)]
         tokens += [vocab.byte_token(f"V{k}", (value >> (8 * k)) & 255) for k in range(4)]
@@ -176,7 +228,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     tokens += [vocab.byte_token("P0", e & 255), vocab.byte_token("P1", e >> 8)]
     tokens += [vocab.byte_token("F0", fp0 & 255), vocab.byte_token("F1", fp0 >> 8)]
     tokens += [vocab.byte_token(r, 0) for r in ("A0", "A1", "V0", "V1", "V2", "V3")]
-    return ProgramPrompt(tokens, slots, e, func, len(results))
+    return ProgramPrompt(tokens, slots, e, func, len(results), fp0=fp0, cells=dict(cells))
 
 
 def _encode_function(module, F, f, body, slots, entry_slot, conv) -> None:
@@ -332,6 +384,18 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         return h + 1
     if code in (0x1B, 0x1C):
         _put16(s.imm, 5, max(base + h - 3, 0))
+        return h - 2
+    if op.value in ("load", "store") or code == 0x3F:
+        _put16(s.imm, 2, vocab.MEM_SIZE_CELL)  # port X reads the memory size
+        s.imm[4] = 1
+        if code == 0x3F:
+            _put16(s.imm, 5, base + h)
+            return h + 1
+        offset = ins.imm[1]
+        s.imm[8:12] = [(offset >> (8 * k)) & 255 for k in range(4)]
+        if op.value == "load":
+            _put16(s.imm, 5, base + h - 1)
+            return h
         return h - 2
     if op.value == "alu":
         _put16(s.imm, 5, max(base + h - op.pops, 0))
