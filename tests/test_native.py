@@ -97,7 +97,7 @@ def test_native_engine_refuses_what_it_does_not_run():
     with pytest.raises(ValueError, match="unknown engine"):
         model.generate([[1, 2]], max_new_tokens=1, stop_tokens=[0], engine="jit")
     gen = model.generate([[1, 2]], max_new_tokens=0, stop_tokens=[0], backend="hull", engine="native")
-    assert gen.tokens == [[]] and gen.selected[0].shape == (0, 26)
+    assert gen.tokens == [[]] and gen.selected[0].shape == (0, sum(model.config.n_heads))
 
 
 def test_configs_pick_the_engine_and_record_it():
