@@ -47,6 +47,7 @@ class Module:
     memories: list = field(default_factory=list)  # (min pages, max pages or None), imported ones first
     imported_memories: int = 0
     data: list = field(default_factory=list)  # (memory, offset: -1 passive, None not constant, bytes)
+    func_refs: set = field(default_factory=set)  # functions named by element segments and ref.func (None: unknown)
 
 
 class _Reader:
@@ -98,6 +99,54 @@ def _limits(r) -> tuple:
     return lo, hi
 
 
+def _ref_expr(r, refs: set) -> None:
+    """Read a constant expression of an element segment, noting the functions it names."""
+    while True:
+        op = r.byte()
+        if op == 0x0B:
+            return
+        if op == 0xD2:
+            refs.add(r.u32())
+        elif op == 0xD0:
+            r.byte()
+        elif op == 0x23:
+            r.u32()
+            refs.add(None)  # a global's reference: any function
+        elif op == 0x41:
+            r.sleb(32)
+        elif op == 0x42:
+            r.sleb(64)
+        elif op == 0x43:
+            r.take(4)
+        elif op == 0x44:
+            r.take(8)
+        elif op == 0xFD:  # v128.const
+            r.u32()
+            r.take(16)
+        elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
+            pass
+        else:
+            raise ValueError(f"constant expression opcode 0x{op:02x}")
+
+
+def _elements(r, refs: set) -> None:
+    """The element section: every function a segment names goes to refs."""
+    for _ in range(r.u32()):
+        flag = r.u32()
+        if flag in (2, 6):
+            r.u32()  # table index
+        if flag in (0, 2, 4, 6):
+            _ref_expr(r, set())  # offset
+        if flag in (1, 2, 3, 5, 6, 7):
+            if r.byte() in (0x63, 0x64):  # element kind / reference type; (ref null? <heap type>)
+                r.sleb(33)
+        if flag < 4:
+            refs.update(r.u32() for _ in range(r.u32()))
+        else:
+            for _ in range(r.u32()):
+                _ref_expr(r, refs)
+
+
 def _const_expr(r) -> tuple:
     """(value bits, None) of a constant expression, (None, g) of a lone ``global.get g``, else (None, None).
 
@@ -119,6 +168,9 @@ def _const_expr(r) -> tuple:
             stack.append(int.from_bytes(r.take(4), "little"))
         elif op == 0x44:
             stack.append(int.from_bytes(r.take(8), "little"))
+        elif op == 0xFD:  # v128.const
+            r.u32()
+            stack.append(int.from_bytes(r.take(16), "little"))
         elif op == 0x23:
             gref = r.u32()
             stack.append(0)
@@ -223,6 +275,8 @@ def decode_module(data: bytes) -> Module:
         elif sid == 5:
             for _ in range(r.u32()):
                 m.memories.append(_limits(r))
+        elif sid == 9:
+            _elements(r, m.func_refs)
         elif sid == 11:
             for _ in range(r.u32()):
                 flag = r.u32()
@@ -235,7 +289,12 @@ def decode_module(data: bytes) -> Module:
         elif sid == 6:
             for _ in range(r.u32()):
                 t, mut = VALTYPES.get(r.byte(), "?"), r.byte()
+                start = r.p
                 value, gref = _const_expr(r)
+                refs_end = r.p
+                r.p = start
+                _ref_expr(r, m.func_refs)
+                r.p = refs_end
                 m.globals.append(Global(t, bool(mut), value, gref))
         elif sid == 7:
             for _ in range(r.u32()):
@@ -256,6 +315,7 @@ def decode_module(data: bytes) -> Module:
                     while r.p < fend:
                         body.append(_instr(r))
                     f.body = body
+                    m.func_refs.update(ins.imm[0] for ins in body if ins.code == 0xD2)
                 except (ValueError, IndexError) as e:
                     f.error = str(e)
                 r.p = fend

@@ -135,13 +135,15 @@ class _Functions:
         return order
 
 
-_STATE_WRITES = {0x24, 0x26, 0x11, 0x40, *range(0x36, 0x3F), *range(0xFC08, 0xFC12)}
+_STATE_WRITES = {0x24, 0x26, 0x40, *range(0x36, 0x3F), *range(0xFC08, 0xFC12)}
 
 
 def may_write_state(module: Module, func: int) -> bool:
-    """Whether calling ``func`` may write a global, the memory or a table (conservative: call_indirect,
-    imported functions and undecodable bodies count), over every function it reaches by ``call``."""
+    """Whether calling ``func`` may write a global, the memory or a table, over every function it may reach:
+    by ``call``, and by ``call_indirect`` every function an element segment or a ``ref.func`` names
+    (conservative: imported functions or tables, and undecodable bodies, count as writing)."""
     n_imp, seen, todo = len(module.imported_funcs), set(), [func]
+    imported_table = any(kind == 1 for _, _, kind, _ in module.imports)
     while todo:
         f = todo.pop()
         if f in seen:
@@ -157,6 +159,10 @@ def may_write_state(module: Module, func: int) -> bool:
                 return True
             if ins.code == 0x10:
                 todo.append(ins.imm[0])
+            elif ins.code == 0x11:
+                if imported_table or None in module.func_refs:
+                    return True
+                todo.extend(module.func_refs)
     return False
 
 
