@@ -45,6 +45,13 @@ MEMORY = """(module
     local.get 0 i32.load offset=48 i32.add
     i32.const 3000 i32.load i32.add
     memory.size i32.add)
+  (func (export "unaligned") (param i32 i32) (result i32)
+    local.get 0 local.get 1 i32.store offset=1
+    local.get 0 local.get 1 i32.store16 offset=11
+    local.get 0 i32.load offset=2
+    local.get 0 i32.load16_s offset=7 i32.xor
+    local.get 0 i32.load offset=9 i32.add
+    local.get 0 i32.load offset=12 i32.add)
   (func (export "oob") (param i32) (result i32) local.get 0 i32.load16_u offset=65534)
   (func (export "oob_store") (param i32) local.get 0 i32.const 7 i32.store8 offset=65535)
 )"""
@@ -65,6 +72,8 @@ CASES = [
     ("unreachable traps", CONTROL, "trap", [1]),
     ("loads: widths, signs, data segment", MEMORY, "loads", [0]),
     ("stores: widths, merged words, a word never written", MEMORY, "stores", [4, 0x8899AABB]),
+    ("unaligned: loads and stores across two words", MEMORY, "unaligned", [16, 0x8899AABB]),
+    ("unaligned: a store ending at a word's end", MEMORY, "unaligned", [19, 0x01020304]),
     ("load past the end traps", MEMORY, "oob", [1]),
     ("load at the last bytes", MEMORY, "oob", [0]),
     ("store past the end traps", MEMORY, "oob_store", [1]),

@@ -20,7 +20,7 @@ from reference_model.determinism import pinned, settings
 from reference_model.errors import Exhaustion, MalformedOutput, ModuleRejected, StepLimit, Trap, Unsupported
 from reference_model.program.binary import decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
-from reference_model.program.encoding import encode_invocation, may_write_state, memory_pages
+from reference_model.program.encoding import encode_invocation, memory_pages, state_use
 from reference_model.trace import trace_hash
 from reference_model.values import Value
 
@@ -38,7 +38,7 @@ class ModuleInstance:
         self.module = module
         self.globals = globals_bits  # global index -> bits (i32 globals only)
         self.memory = memory if memory is not None else bytearray()  # the linear memory's bytes (one page at most)
-        self.unknown = ""  # why the state is unknown (a call that may write it did not run to its end here)
+        self.unknown: dict = {}  # part of the state (memory, globals, tables) -> why it is unknown here
 
     def apply(self, records: list) -> None:
         """The memory writes of a trace (they persist even when the call trapped later)."""
@@ -174,8 +174,6 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     instance.apply(run.records)  # what the trace wrote stays written, also when it trapped later
     if run.outcome in ("trap", "exhaustion"):
         instance.globals.update(run.global_writes)
-    if run.outcome == "trap" and run.message == vocab.UNSUPPORTED_SPAN:
-        raise Unsupported("a memory access across two 4-byte words (unaligned)")
     if run.outcome == "trap":
         raise _with(Trap(run.message), run, min_margin, near_tie)
     if run.outcome == "exhaustion":
@@ -251,23 +249,24 @@ class TransformerSession(Session):
         kind, idx = instance.module.exports.get(field, (None, None))
         if kind != 0:
             raise Unsupported(f"export {field!r} is not a function")
-        if instance.unknown:
-            raise Unsupported(f"state unknown: {instance.unknown}")
+        use, writes = state_use(instance.module, idx)
+        for part in sorted(use & instance.unknown.keys()):
+            raise Unsupported(f"{part} unknown: {instance.unknown[part]}")
         try:
             return run_invocation(instance, idx, args, haystack=self.haystack, rng=self.rng, **self.options)
         except (Unsupported, StepLimit, MalformedOutput) as e:
-            # the call did not run to its end here, so what it would have written is unknown: later calls on
-            # this instance could only give results for a state the module is not in
-            if may_write_state(instance.module, idx):
-                instance.unknown = f"an earlier call that may write globals or memory ({field}) ended with: {e}"
+            # the call did not run to its end here, so what it would have written is unknown: a later call
+            # that uses that part of the state could only give results for a state the module is not in
+            for part in writes:
+                instance.unknown.setdefault(part, f"an earlier call that may write it ({field}) ended with: {e}")
             raise
 
     def get(self, instance, field: str) -> Value:
         kind, idx = instance.module.exports.get(field, (None, None))
         if kind != 3:
             raise Unsupported(f"export {field!r} is not a global")
-        if instance.unknown:
-            raise Unsupported(f"state unknown: {instance.unknown}")
+        if "globals" in instance.unknown:
+            raise Unsupported(f"globals unknown: {instance.unknown['globals']}")
         n_imp = len(instance.module.imported_globals)
         t = instance.module.imported_globals[idx][2] if idx < n_imp else instance.module.globals[idx - n_imp].type
         if t != "i32" or idx not in instance.globals:

@@ -20,9 +20,11 @@ more memory head, "most recent write wins".  Per access:
                      bytes, the old word's byte elsewhere; written to cell
                      MEM_BASE + wi
 
-An access that crosses into the next word (bo + bytes > 4, unaligned) is not
-built: it emits the "span" trap token, which the executor reports as
-unsupported.
+An access may cross into the next word (bo + bytes > 4, unaligned): a second
+head (port M2) reads word wi + 1 for loads, and a store that may cross is
+followed by a hidden slot (``i32.store.hi``, ``i32.store16.hi``) that
+writes the next word's share of the stored bytes, or nothing when the store
+stays in one word.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class _Word:
 def build(g, ports: dict, V: list, offset: list, key: tuple, values: list) -> None:
     loads = g.ops_where(value="load")
     stores = g.ops_where(value="store")
+    his = g.ops_where(value="store_hi")
     if not loads and not stores:
         return
     T0, T1, X = ports["T0"], ports["T1"], ports["X"]
@@ -48,7 +51,8 @@ def build(g, ports: dict, V: list, offset: list, key: tuple, values: list) -> No
 
     # effective address: bytes (for the word and byte index) and the exact scalar (bounds)
     ea = [f"ea.b{k}" for k in range(4)]
-    g.units("mem.ea", U.byte_add(T0.b, offset, ea, off=g.off(loads)) + U.byte_add(T1.b, offset, ea, off=g.off(stores)))
+    g.units("mem.ea", U.byte_add(T0.b, offset, ea, off=g.off(loads))
+            + U.byte_add(T1.b, offset, ea, off=g.off(stores + his)))
     off_u = total(Expr.of(offset[k]) * 256.0**k for k in range(4))
     us = []
     for name in loads + stores:
@@ -65,13 +69,18 @@ def build(g, ports: dict, V: list, offset: list, key: tuple, values: list) -> No
     bo = [Expr.of(f"mem.bo{c}") for c in range(4)]
     cell = vocab.MEM_BASE + q0 + 64 * e1  # MEM_BASE + wi (for ea < 65536; beyond that the access traps)
 
-    # port M: the word, and the address its key was written for
-    outs = [f"M.b{k}" for k in range(4)] + [f"M.bit{j}" for j in range(32)] + ["M.w"]
-    g.lookups.append(Lookup("mem.M", (T * (cell + 1), Expr.of(1)), key, [*values, Expr.of("mem.w")], outs))
-    M = _Word("M")
-    d = Expr.of("M.w") - (cell + 1)
-    g.units("mem.miss", U.step(d - 1, {"M.miss": 1.0}) + U.step(-1 * d - 1, {"M.miss": 1.0}))
-    miss = Expr.of("M.miss")
+    # ports M and M2: the word and the next one, and the addresses their keys were written for
+    words, misses = [], []
+    for name, at in (("M", cell), ("M2", cell + 1)):
+        outs = [f"{name}.b{k}" for k in range(4)] + [f"{name}.bit{j}" for j in range(32)] + [f"{name}.w"]
+        g.lookups.append(Lookup(f"mem.{name}", (T * (at + 1), Expr.of(1)), key, [*values, Expr.of("mem.w")], outs))
+        d = Expr.of(f"{name}.w") - (at + 1)
+        g.units(f"mem.{name}.miss", U.step(d - 1, {f"{name}.miss": 1.0}) + U.step(-1 * d - 1, {f"{name}.miss": 1.0}))
+        words.append(_Word(name))
+        misses.append(Expr.of(f"{name}.miss"))
+
+    def byte(j):  # byte j (0..7) of the two words, and the miss of its word
+        return words[j // 4].b[j % 4], misses[j // 4]
 
     for name in loads:
         n, signed = MEMORY_ACCESS[name]
@@ -79,33 +88,51 @@ def build(g, ports: dict, V: list, offset: list, key: tuple, values: list) -> No
         us = []
         for c in range(4):
             off = (1 - f) + (1 - bo[c])
-            if c + n > 4:
-                us += U.relu(f + bo[c] - 1, {"trap.span": 1.0})
-                continue
             for k in range(n):
-                us += U.passthrough(M.b[c + k], {V[k]: 1.0}, off + miss, 256.0)
+                b, miss = byte(c + k)
+                us += U.passthrough(b, {V[k]: 1.0}, off + miss, 256.0)
             if signed:
+                top = c + n - 1
+                sign, miss = words[top // 4].bit[8 * (top % 4) + 7], misses[top // 4]
                 for k in range(n, 4):
-                    us += U.passthrough(255 * M.bit[8 * (c + n - 1) + 7], {V[k]: 1.0}, off + miss, 512.0)
+                    us += U.passthrough(255 * sign, {V[k]: 1.0}, off + miss, 512.0)
         g.units(f"mem.{name}", us)
 
-    for name in stores:
+    for name in stores:  # the word of ea: the stored bytes that fall in it, the old bytes elsewhere
         n, _ = MEMORY_ACCESS[name]
         f = g.flag(name)
         us = []
         for c in range(4):
             off = (1 - f) + (1 - bo[c])
-            if c + n > 4:
-                us += U.relu(f + bo[c] - 1, {"trap.span": 1.0})
-                continue
             for k in range(4):
                 if c <= k < c + n:
                     us += U.passthrough(T0.b[k - c], {V[k]: 1.0}, off, 256.0)
                 else:
-                    us += U.passthrough(M.b[k], {V[k]: 1.0}, off + miss, 256.0)
+                    us += U.passthrough(words[0].b[k], {V[k]: 1.0}, off + misses[0], 256.0)
         g.units(f"mem.{name}", us)
+    r1 = e1 - 4 * q1
     if stores:
-        r1 = e1 - 4 * q1
         g.units("mem.write_address",
                 U.passthrough(q0 + 64 * r1, {"out.A0": 1.0}, g.off(stores), 256.0)
                 + U.passthrough(vocab.MEM_BASE // 256 + q1, {"out.A1": 1.0}, g.off(stores), 256.0))
+
+    # the hidden slot after a store: the next word, written only when the store crosses into it
+    g.units("mem.next_carry", U.step(q0 + 64 * r1 + 1 - 256, {"mem.c1": 1.0}))
+    c1 = Expr.of("mem.c1")
+    us = []
+    for name in his:
+        n, _ = MEMORY_ACCESS[name]
+        f = g.flag(name)
+        spans = total(bo[c] for c in range(4) if c + n > 4)
+        us += U.passthrough(q0 + 64 * r1 + 1 - 256 * c1, {"out.A0": 1.0}, (1 - f) + (1 - spans), 256.0)
+        us += U.passthrough(vocab.MEM_BASE // 256 + q1 + c1, {"out.A1": 1.0}, (1 - f) + (1 - spans), 256.0)
+        for c in range(4):
+            if c + n <= 4:
+                continue
+            off = (1 - f) + (1 - bo[c])
+            for k in range(4):
+                if k < c + n - 4:
+                    us += U.passthrough(T0.b[k + 4 - c], {V[k]: 1.0}, off, 256.0)
+                else:
+                    us += U.passthrough(words[1].b[k], {V[k]: 1.0}, off + misses[1], 256.0)
+    g.units("mem.next_word", us)

@@ -17,6 +17,7 @@ Columns (the compiler reads the modes, the encoder and decoder the rest):
          | zero | alu (computed by the instruction's arithmetic block)
          | load (bytes of the memory word read at the effective address)
          | store (the memory word with the stored bytes merged in)
+         | store_hi (the same for the next word, when the store crosses into it)
   write  none | always | if_taken | mem (the memory word of the effective address)
   pushed whether the trace record's ``pushed`` is the written value
 """
@@ -62,7 +63,10 @@ _NUMERIC = [
 MEMORY_ACCESS = {
     "i32.load": (4, False), "i32.load8_s": (1, True), "i32.load8_u": (1, False), "i32.load16_s": (2, True),
     "i32.load16_u": (2, False), "i32.store": (4, False), "i32.store8": (1, False), "i32.store16": (2, False),
+    "i32.store.hi": (4, False), "i32.store16.hi": (2, False),
 }
+# a store that may cross into the next word is followed by a hidden slot that writes that word
+STORE_HI = {"i32.store": "i32.store.hi", "i32.store16": "i32.store16.hi"}
 _LOADS = [("i32.load", 0x28), ("i32.load8_s", 0x2C), ("i32.load8_u", 0x2D), ("i32.load16_s", 0x2E), ("i32.load16_u", 0x2F)]
 _STORES = [("i32.store", 0x36), ("i32.store8", 0x3A), ("i32.store16", 0x3B)]
 
@@ -97,6 +101,7 @@ OPCODES: tuple = (
     *(_alu(*row) for row in _NUMERIC),
     *(Opcode(name, name, code, 1, 1, value="load", write="always", pushed=True) for name, code in _LOADS),
     *(Opcode(name, name, code, 2, 0, value="store", write="mem") for name, code in _STORES),
+    *(Opcode(hi, "", None, 2, 0, value="store_hi", write="mem") for hi in ("i32.store.hi", "i32.store16.hi")),
     Opcode("memory.size", "memory.size", 0x3F, 0, 1, value="X", write="always", pushed=True),
     Opcode("local.zero", "", None, 0, 0, value="zero", write="always"),
     Opcode("halt", "", None, 0, 0),

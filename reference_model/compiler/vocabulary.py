@@ -21,9 +21,8 @@ GROUP = len(ROLES)  # tokens per executed instruction
 BYTE_FAMILIES = ROLES[1:] + ("IMM",)
 N_IMM = 12  # immediate bytes per instruction slot
 SLOT = 1 + N_IMM  # prompt tokens per instruction slot
-UNSUPPORTED_SPAN = "unsupported: a memory access across two 4-byte words"
 TRAP_KINDS = {"unreachable": "unreachable", "divzero": "integer divide by zero", "overflow": "integer overflow",
-              "oob": "out of bounds memory access", "span": UNSUPPORTED_SPAN}
+              "oob": "out of bounds memory access"}
 SPECIALS = ("PAD", *(f"TRAP:{k}" for k in TRAP_KINDS), "EXHAUST")
 
 # linear memory (one page at most): word i (bytes 4i..4i+3, little-endian) is memory cell MEM_BASE + i;

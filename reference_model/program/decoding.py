@@ -99,6 +99,13 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                 records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, (val,) if result is not None else (), r.height, r.writes)
             depth -= 1
         addr = b[4] | (b[5] << 8)
+        if row.value == "store_hi" and addr and records and records[-1].writes:
+            # the store crossed into the next word: its bytes there continue the store's write
+            r, w = records[-1], records[-1].writes[0]
+            n = MEMORY_ACCESS[op][0]
+            rest = val.to_bytes(4, "little")[: n - len(w.value)]
+            records[-1] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, r.pushed, r.height,
+                                      (Write(w.kind, w.index, w.addr, w.value + rest),))
         if addr:
             cells[addr] = val
         fp = b[2] | (b[3] << 8)

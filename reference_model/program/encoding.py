@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reference_model.compiler import vocabulary as vocab
-from reference_model.compiler.opcodes import BY_CODE, BY_NAME
+from reference_model.compiler.opcodes import BY_CODE, BY_NAME, STORE_HI
 from reference_model.errors import Unsupported
 from reference_model.program.binary import Module
 
@@ -135,35 +135,49 @@ class _Functions:
         return order
 
 
-_STATE_WRITES = {0x24, 0x26, 0x40, *range(0x36, 0x3F), *range(0xFC08, 0xFC12)}
+_HI_CODES = {BY_NAME[name].code for name in STORE_HI}  # stores followed by a hidden slot for the next word
+_MEMORY_READ = {*range(0x28, 0x36), 0x3F, 0x40, 0xFC08, 0xFC0A, 0xFC0B}
+_MEMORY_WRITE = {*range(0x36, 0x3F), 0x40, 0xFC08, 0xFC09, 0xFC0A, 0xFC0B}
+_TABLE = {0x11, 0x25, 0x26, *range(0xFC0C, 0xFC12)}
+STATE = frozenset({"memory", "globals", "tables"})
 
 
-def may_write_state(module: Module, func: int) -> bool:
-    """Whether calling ``func`` may write a global, the memory or a table, over every function it may reach:
-    by ``call``, and by ``call_indirect`` every function an element segment or a ``ref.func`` names
-    (conservative: imported functions or tables, and undecodable bodies, count as writing)."""
-    n_imp, seen, todo = len(module.imported_funcs), set(), [func]
+def state_use(module: Module, func: int) -> tuple:
+    """(used, written): the parts of an instance's state (memory, globals, tables) that calling ``func`` may read
+    or write, and those it may write, over every function it may reach: by ``call``, and by ``call_indirect``
+    every function an element segment or a ``ref.func`` names (conservative: imported functions or tables and
+    undecodable bodies use and write everything)."""
+    n_imp, seen, todo, used, written = len(module.imported_funcs), set(), [func], set(), set()
     imported_table = any(kind == 1 for _, _, kind, _ in module.imports)
     while todo:
         f = todo.pop()
         if f in seen:
             continue
         seen.add(f)
-        if f < n_imp:
-            return True
-        body = module.functions[f - n_imp].body
+        body = module.functions[f - n_imp].body if f >= n_imp else None
         if body is None:
-            return True
+            return STATE, STATE
         for ins in body:
-            if ins.code in _STATE_WRITES:
-                return True
-            if ins.code == 0x10:
+            c = ins.code
+            if c in _MEMORY_READ or c in _MEMORY_WRITE:
+                used.add("memory")
+                if c in _MEMORY_WRITE:
+                    written.add("memory")
+            elif c in (0x23, 0x24):
+                used.add("globals")
+                if c == 0x24:
+                    written.add("globals")
+            if c in _TABLE:
+                used.add("tables")
+                if c not in (0x11, 0x25):
+                    written.add("tables")
+            if c == 0x10:
                 todo.append(ins.imm[0])
-            elif ins.code == 0x11:
+            elif c == 0x11:
                 if imported_table or None in module.func_refs:
-                    return True
+                    return STATE, STATE
                 todo.extend(module.func_refs)
-    return False
+    return frozenset(used), frozenset(written)
 
 
 def memory_pages(module: Module) -> int:
@@ -201,7 +215,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         where = []
         for ins in fn.body:
             where.append(n)
-            n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0)
+            n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0) + (ins.code in _HI_CODES)
         bodies[f] = (fn, where, n)  # n = hidden exit slot
         slots.extend([None] * (n + 1 - len(slots)))
     for f in funcs:
@@ -402,6 +416,10 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         if op.value == "load":
             _put16(s.imm, 5, base + h - 1)
             return h
+        if op.name in STORE_HI:  # the next slot writes the next word if the store crosses into it
+            hi = Slot(STORE_HI[op.name], s.func, None, height=h - 2)
+            hi.imm = list(s.imm)
+            slots[where[i] + 1] = hi
         return h - 2
     if op.value == "alu":
         _put16(s.imm, 5, max(base + h - op.pops, 0))
