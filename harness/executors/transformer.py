@@ -18,7 +18,7 @@ import wasmtime
 from reference_model.compiler import vocabulary as vocab
 from reference_model.determinism import pinned, settings
 from reference_model.errors import Exhaustion, MalformedOutput, ModuleRejected, StepLimit, Trap, Unsupported
-from reference_model.program.binary import decode_module
+from reference_model.program.binary import const_value, decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
 from reference_model.program.encoding import encode_invocation, memory_pages, state_use
 from reference_model.trace import trace_hash
@@ -227,16 +227,19 @@ class TransformerSession(Session):
         n_imp = len(m.imported_globals)
         for i, gl in enumerate(m.globals):
             if gl.type == "i32":
-                if gl.init is None and gl.init_global is None:
-                    raise Unsupported("global initialiser (extended constant over globals)")
-                v = gl.init if gl.init is not None else globals_bits.get(gl.init_global, 0)
+                v = gl.init if gl.init is not None else const_value(gl.expr, globals_bits)
+                if v is None:
+                    raise Unsupported("global initialiser")
                 globals_bits[n_imp + i] = v & 0xFFFFFFFF
         memory = bytearray(65536 * memory_pages(m))
         for _mem, offset, data in m.data:
             if offset == -1:  # passive: only memory.init reads it
                 continue
-            if offset is None:
-                raise Unsupported("data segment offset from a global")
+            if isinstance(offset, bytes):
+                offset = const_value(offset, globals_bits)
+                if offset is None:
+                    raise Unsupported("data segment offset")
+                offset &= 0xFFFFFFFF
             if offset + len(data) > len(memory):
                 raise Unsupported("data segment out of bounds")
             memory[offset : offset + len(data)] = data

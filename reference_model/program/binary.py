@@ -32,6 +32,7 @@ class Global:
     mutable: bool
     init: int | None  # bits of a constant initialiser
     init_global: int | None = None  # global.get initialiser
+    expr: bytes = b""  # the initialiser expression (for ``const_value`` with the globals' values)
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Module:
     imported_globals: list = field(default_factory=list)  # (module, name, type, mutable)
     memories: list = field(default_factory=list)  # (min pages, max pages or None), imported ones first
     imported_memories: int = 0
-    data: list = field(default_factory=list)  # (memory, offset: -1 passive, None not constant, bytes)
+    data: list = field(default_factory=list)  # (memory, offset: -1 passive, or its expression's bytes, data)
     func_refs: set = field(default_factory=set)  # functions named by element segments and ref.func (None: unknown)
 
 
@@ -147,10 +148,16 @@ def _elements(r, refs: set) -> None:
                 _ref_expr(r, refs)
 
 
-def _const_expr(r) -> tuple:
+def const_value(expr: bytes, globals_bits: dict) -> int | None:
+    """The value of a constant expression whose ``global.get`` reads ``globals_bits`` (None if it cannot)."""
+    value, _ = _const_expr(_Reader(expr), globals_bits)
+    return value
+
+
+def _const_expr(r, globals_bits: dict | None = None) -> tuple:
     """(value bits, None) of a constant expression, (None, g) of a lone ``global.get g``, else (None, None).
 
-    Extended constants (i32/i64 add, sub, mul over constants) are evaluated.
+    Extended constants (i32/i64 add, sub, mul) are evaluated; ``global.get`` reads ``globals_bits`` if given.
     """
     stack, gref, n = [], None, 0
     while True:
@@ -172,8 +179,12 @@ def _const_expr(r) -> tuple:
             r.u32()
             stack.append(int.from_bytes(r.take(16), "little"))
         elif op == 0x23:
-            gref = r.u32()
-            stack.append(0)
+            g = r.u32()
+            if globals_bits is not None and g in globals_bits:
+                stack.append(globals_bits[g])
+            else:
+                gref = g
+                stack.append(0)
         elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
             b, a = stack.pop(), stack.pop()
             v = a + b if op in (0x6A, 0x7C) else a - b if op in (0x6B, 0x7D) else a * b
@@ -283,7 +294,10 @@ def decode_module(data: bytes) -> Module:
                 mem, offset = 0, -1
                 if flag in (0, 2):
                     mem = r.u32() if flag == 2 else 0
+                    start = r.p
                     offset, _ = _const_expr(r)
+                    if offset is None:  # reads a global: the expression, for const_value at instantiation
+                        offset = bytes(r.d[start : r.p])
                 size = r.u32()
                 m.data.append((mem, offset, r.take(size)))
         elif sid == 6:
@@ -295,7 +309,7 @@ def decode_module(data: bytes) -> Module:
                 r.p = start
                 _ref_expr(r, m.func_refs)
                 r.p = refs_end
-                m.globals.append(Global(t, bool(mut), value, gref))
+                m.globals.append(Global(t, bool(mut), value, gref, bytes(r.d[start:refs_end])))
         elif sid == 7:
             for _ in range(r.u32()):
                 name, kind, idx = r.name(), r.byte(), r.u32()
