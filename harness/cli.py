@@ -376,7 +376,9 @@ def _parse_invoke_arg(text: str, type_: str | None):
 @click.option("--executor", default="transformer", show_default=True, help="wasmtime, reference or transformer.")
 @click.option("--config", default="cpu-f64-dense", show_default=True, help="Transformer config.")
 @click.option("--trace", "show_trace", is_flag=True, help="Print the trace records (trace executors).")
-def invoke(module, export, args, executor, config, show_trace):
+@click.option("--max-steps", type=int, default=None,
+              help="Transformer step limit (default: the executor's, 20000); a longer call exits 6.")
+def invoke(module, export, args, executor, config, show_trace, max_steps):
     """Instantiate MODULE (.wasm or .wat) and call EXPORT with ARGS; print the results.
 
     Results print as ``i32:55``, one per line.  Exit codes: 0 returned,
@@ -404,8 +406,11 @@ def invoke(module, export, args, executor, config, show_trace):
     if sig and len(args) != len(params):
         raise _fail(f"{export} takes {len(params)} argument(s) ({', '.join(params)}), got {len(args)}")
     values = [_parse_invoke_arg(a, t) for a, t in zip(args, params)]
+    if max_steps is not None and max_steps < 1:
+        raise _fail(f"--max-steps must be at least 1, got {max_steps}")
+    options = {"max_steps": max_steps} if max_steps and executor == "transformer" else {}
     try:
-        ex = make_executor(executor, config if executor == "transformer" else None)
+        ex = make_executor(executor, config if executor == "transformer" else None, **options)
     except (ConfigError, ValueError) as e:
         raise _fail(str(e)) from None
     session = ex.open_session()

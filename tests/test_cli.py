@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import zlib
 import sys
 from pathlib import Path
 
@@ -153,6 +154,17 @@ def test_invoke_prints_results_and_trap_exit_code(tmp_path, executor):
     assert proc.returncode == 0 and proc.stdout.strip() == "i32:55", proc.stderr
     proc = wasmconf("invoke", str(mod), "div", "i32:7", "0", "--executor", executor)
     assert proc.returncode == 3 and "integer divide by zero" in proc.stderr and proc.stdout == ""
+
+
+def test_invoke_runs_a_c_program_on_the_transformer_within_its_step_limit():
+    """programs/wasm/crc32.wasm (linear memory, a data segment) on cpu-f64-hull: wasmtime's result; exit 6 when
+    --max-steps is too small."""
+    wasm = str(ROOT / "programs" / "wasm" / "crc32.wasm")
+    proc = wasmconf("invoke", wasm, "crc32", "9", "--config", "cpu-f64-hull")
+    crc = zlib.crc32(bytes((i * 7 + 3) & 255 for i in range(9)))
+    assert proc.returncode == 0 and proc.stdout.strip() == f"i32:{crc - (crc >> 31 << 32)}", proc.stderr
+    proc = wasmconf("invoke", wasm, "crc32", "9", "--config", "cpu-f64-hull", "--max-steps", "100")
+    assert proc.returncode == 6 and "step limit 100" in proc.stderr
 
 
 def test_invoke_bad_input_is_one_line(tmp_path):
