@@ -131,8 +131,8 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
     * every non-pass row no kept entry allows gets a new entry: rows are
       grouped by file and by the set of statuses a command showed (several
       over repeats or retries make an intermittent entry), unsupported rows
-      by message whatever the file; an entry names configs only when the
-      command did not fail the same way on every config of the run.  A new
+      by message whatever the file; an entry names the configs it was seen
+      on (a run of one config must not speak for the others).  A new
       entry takes the reason of the dropped entry that named its rows if
       that entry allowed its statuses, else ``reason``.
     """
@@ -145,7 +145,6 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
         doc.add(tomlkit.comment(f"Known non-passes of the {executor} executor (`wasmconf expectations update`)."))
         doc.add(tomlkit.comment("Each entry: file, lines, allowed statuses (several = intermittent), optional configs, reason."))
     rows = frame[frame["executor"] == executor]
-    all_configs = sorted(rows["config"].unique())
     messages = rows["message"].fillna("").astype(str) if "message" in rows else pd.Series("", index=rows.index)
     index = {id(e): i for i, e in enumerate(old.entries)}
     named: dict[int, list] = {}  # entry index -> [(row key, status)] of the rows it names
@@ -172,8 +171,7 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
             by_message.setdefault(k[4], set()).add(k[3])
     for message, configs in sorted(by_message.items()):
         entry = {"file": "*", "message": message, "status": ["unsupported"], "reason": reason_of(["unsupported"], "*", 0, "", "", message)}
-        if sorted(configs) != all_configs:
-            entry["configs"] = sorted(configs)
+        entry["configs"] = sorted(configs)
         new.append(entry)
     statuses_of: dict[tuple, set] = {}
     for file, line, kind, config, _message, status in keys:
@@ -189,8 +187,7 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
     for (file, statuses, lines), configs in sorted(merged.items()):
         entry = {"file": file, "lines": list(lines), "status": list(statuses),
                  "reason": reason_of(statuses, file, lines[0], "", sorted(configs)[0])}
-        if sorted(configs) != all_configs:
-            entry["configs"] = sorted(configs)
+        entry["configs"] = sorted(configs)
         new.append(entry)
     table = doc.get("expect")
     if table is None:

@@ -130,4 +130,5 @@ def test_expectations_update_edits_the_file_in_place(tmp_path):
     assert exp.lookup("a.wast", 1, "assert_return", "cpu-f64-dense-fault_xor").reason == "planted fault"
     assert exp.lookup("a.wast", 2, "assert_return", "cpu-f32-dense").reason == "over budget"
     assert exp.lookup("a.wast", 4, "assert_return", "cpu-f32-dense").reason == "float32 design limit"
+    assert exp.lookup("a.wast", 4, "assert_return", "cpu-f64-dense") is None  # a run of one config speaks for it only
     assert not exp.apply(df)["unexpected"].any()

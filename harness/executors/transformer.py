@@ -38,7 +38,19 @@ class ModuleInstance:
         self.module = module
         self.globals = globals_bits  # global index -> bits (i32 globals only)
         self.memory = memory if memory is not None else bytearray()  # the linear memory's bytes (one page at most)
-        self.unknown: dict = {}  # part of the state (memory, globals, tables) -> why it is unknown here
+        self.unknown: dict = {}  # part of the state ("memory", "tables", ("global", i)) -> why it is unknown here
+
+    def unknown_reason(self, parts) -> str:
+        """Why one of ``parts`` is unknown ("" if all are known); ("global", None) matches every global."""
+        any_global = ("global", None) in self.unknown
+        for part in sorted(parts, key=str):
+            if part in self.unknown:
+                return f"{_part_name(part)} unknown: {self.unknown[part]}"
+            if isinstance(part, tuple) and (any_global or (part[1] is None and any(
+                    isinstance(k, tuple) for k in self.unknown))):
+                why = self.unknown.get(("global", None)) or next(v for k, v in self.unknown.items() if isinstance(k, tuple))
+                return f"{_part_name(part)} unknown: {why}"
+        return ""
 
     def apply(self, records: list) -> None:
         """The memory writes of a trace (they persist even when the call trapped later)."""
@@ -46,6 +58,12 @@ class ModuleInstance:
             for w in r.writes:
                 if w.kind == "memory":
                     self.memory[w.addr : w.addr + len(w.value)] = w.value
+
+
+def _part_name(part) -> str:
+    if isinstance(part, tuple):
+        return "globals" if part[1] is None else f"global {part[1]}"
+    return part
 
 
 def _config(config: str) -> dict:
@@ -253,8 +271,9 @@ class TransformerSession(Session):
         if kind != 0:
             raise Unsupported(f"export {field!r} is not a function")
         use, writes = state_use(instance.module, idx)
-        for part in sorted(use & instance.unknown.keys()):
-            raise Unsupported(f"{part} unknown: {instance.unknown[part]}")
+        why = instance.unknown_reason(use)
+        if why:
+            raise Unsupported(why)
         try:
             return run_invocation(instance, idx, args, haystack=self.haystack, rng=self.rng, **self.options)
         except (Unsupported, StepLimit, MalformedOutput) as e:
@@ -268,8 +287,9 @@ class TransformerSession(Session):
         kind, idx = instance.module.exports.get(field, (None, None))
         if kind != 3:
             raise Unsupported(f"export {field!r} is not a global")
-        if "globals" in instance.unknown:
-            raise Unsupported(f"globals unknown: {instance.unknown['globals']}")
+        why = instance.unknown_reason([("global", idx)])
+        if why:
+            raise Unsupported(why)
         n_imp = len(instance.module.imported_globals)
         t = instance.module.imported_globals[idx][2] if idx < n_imp else instance.module.globals[idx - n_imp].type
         if t != "i32" or idx not in instance.globals:

@@ -139,12 +139,13 @@ _HI_CODES = {BY_NAME[name].code for name in STORE_HI}  # stores followed by a hi
 _MEMORY_READ = {*range(0x28, 0x36), 0x3F, 0x40, 0xFC08, 0xFC0A, 0xFC0B}
 _MEMORY_WRITE = {*range(0x36, 0x3F), 0x40, 0xFC08, 0xFC09, 0xFC0A, 0xFC0B}
 _TABLE = {0x11, 0x25, 0x26, *range(0xFC0C, 0xFC12)}
-STATE = frozenset({"memory", "globals", "tables"})
+ALL_GLOBALS = ("global", None)
+STATE = frozenset({"memory", "tables", ALL_GLOBALS})
 
 
 def state_use(module: Module, func: int) -> tuple:
-    """(used, written): the parts of an instance's state (memory, globals, tables) that calling ``func`` may read
-    or write, and those it may write, over every function it may reach: by ``call``, and by ``call_indirect``
+    """(used, written): the parts of an instance's state ("memory", "tables", ("global", index)) that calling
+    ``func`` may read or write, and those it may write (("global", None) stands for every global), over every function it may reach: by ``call``, and by ``call_indirect``
     every function an element segment or a ``ref.func`` names (conservative: imported functions or tables and
     undecodable bodies use and write everything)."""
     n_imp, seen, todo, used, written = len(module.imported_funcs), set(), [func], set(), set()
@@ -164,9 +165,9 @@ def state_use(module: Module, func: int) -> tuple:
                 if c in _MEMORY_WRITE:
                     written.add("memory")
             elif c in (0x23, 0x24):
-                used.add("globals")
+                used.add(("global", ins.imm[0]))
                 if c == 0x24:
-                    written.add("globals")
+                    written.add(("global", ins.imm[0]))
             if c in _TABLE:
                 used.add("tables")
                 if c not in (0x11, 0x25):
