@@ -230,7 +230,10 @@ class TransformerSession(Session):
 
     def instantiate(self, wasm: bytes):
         self.validate(wasm)
-        m = decode_module(wasm)
+        try:
+            m = decode_module(wasm)
+        except (ValueError, IndexError) as e:  # a valid module (wasmtime said so) this minimal decoder cannot read
+            raise Unsupported(f"module encoding ({e})") from None
         if m.start is not None:
             raise Unsupported("start function")
         globals_bits = {}

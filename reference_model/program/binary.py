@@ -256,7 +256,8 @@ def decode_module(data: bytes) -> Module:
         end = r.p + size
         if sid == 1:
             for _ in range(r.u32()):
-                r.byte()  # 0x60
+                if r.byte() != 0x60:  # rec groups, sub types, structs, arrays (GC)
+                    raise ValueError("type section: GC type forms")
                 params = tuple(VALTYPES.get(r.byte(), "?") for _ in range(r.u32()))
                 results = tuple(VALTYPES.get(r.byte(), "?") for _ in range(r.u32()))
                 m.types.append((params, results))
