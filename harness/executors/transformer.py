@@ -39,6 +39,7 @@ class ModuleInstance:
         self.globals = globals_bits  # global index -> bits (i32 globals only)
         self.memory = memory if memory is not None else bytearray()  # the linear memory's bytes (one page at most)
         self.unknown: dict = {}  # part of the state ("memory", "tables", ("global", i)) -> why it is unknown here
+        self.shadow = None  # the reference interpreter's instance of the module (linking checks)
 
     def unknown_reason(self, parts) -> str:
         """Why one of ``parts`` is unknown ("" if all are known); ("global", None) matches every global."""
@@ -221,6 +222,11 @@ class TransformerSession(Session):
         # generator seeded per session, so a rerun puts every needle where it was before
         self.haystack: list[list[int]] = []
         self.rng = random.Random(NEEDLE_SEED)
+        # linking and instantiation (imports, segment bounds, start functions) are checked by the reference
+        # interpreter on a shadow of every instance: the model executes calls, not module linking
+        from .reference import ReferenceExecutor
+
+        self.shadow = ReferenceExecutor().open_session()
 
     def validate(self, wasm: bytes) -> None:
         try:
@@ -230,6 +236,32 @@ class TransformerSession(Session):
 
     def instantiate(self, wasm: bytes):
         self.validate(wasm)
+        try:
+            self._shared(decode_module(wasm))
+        except (ValueError, IndexError):
+            pass  # not readable here: _instantiate says unsupported
+        shadow = self.shadow.instantiate(wasm)  # raises what an unlinkable / uninstantiable module gives
+        instance = self._instantiate(wasm)
+        instance.shadow = shadow
+        return instance
+
+    def _shared(self, m) -> None:
+        """Parts of registered instances that module m imports and may change (at instantiation too: data and
+        element segments, a start function) become unknown there: the model does not run m's changes."""
+        for mod, name, kind, desc in m.imports:  # what another module may change in a registered instance
+            src = self.registered.get(mod)
+            export = src.module.exports.get(name) if src is not None else None
+            if export is None or export[0] != kind:
+                continue
+            why = f"shared with a module that imports it ({mod}.{name}), whose changes are not run here"
+            if kind == 2:
+                src.unknown.setdefault("memory", why)
+            elif kind == 1:
+                src.unknown.setdefault("tables", why)
+            elif kind == 3 and desc[1]:  # a mutable global
+                src.unknown.setdefault(("global", export[1]), why)
+
+    def _instantiate(self, wasm: bytes):
         try:
             m = decode_module(wasm)
         except (ValueError, IndexError) as e:  # a valid module (wasmtime said so) this minimal decoder cannot read
@@ -268,6 +300,7 @@ class TransformerSession(Session):
 
     def register(self, name: str, instance) -> None:
         self.registered[name] = instance
+        self.shadow.register(name, instance.shadow)
 
     def invoke(self, instance, field: str, args: list) -> Invocation:
         kind, idx = instance.module.exports.get(field, (None, None))
