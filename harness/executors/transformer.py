@@ -17,7 +17,8 @@ import wasmtime
 
 from reference_model.compiler import vocabulary as vocab
 from reference_model.determinism import pinned, settings
-from reference_model.errors import Exhaustion, MalformedOutput, ModuleRejected, StepLimit, Trap, Unsupported
+from reference_model.errors import (Exhaustion, ExecutorOutcome, LinkError, MalformedOutput, ModuleRejected, StepLimit,
+                                    Trap, Unsupported)
 from reference_model.program.binary import const_value, decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
 from reference_model.program.encoding import encode_invocation, memory_pages, state_use
@@ -240,7 +241,23 @@ class TransformerSession(Session):
             self._shared(decode_module(wasm))
         except (ValueError, IndexError):
             pass  # not readable here: _instantiate says unsupported
-        shadow = self.shadow.instantiate(wasm)  # raises what an unlinkable / uninstantiable module gives
+        shadow = None
+        try:
+            m = decode_module(wasm)
+            # every registered instance it imports from has a shadow in the state the model left it
+            linked = all(self.registered[mod].shadow is not None and not self.registered[mod].unknown
+                         for mod, *_ in m.imports if mod in self.registered)
+        except (ValueError, IndexError):
+            linked = True
+        if not linked:
+            raise Unsupported("imports from a module whose linking the reference interpreter cannot check")
+        if linked:  # every registered instance it imports from has a shadow
+            try:
+                shadow = self.shadow.instantiate(wasm)
+            except (LinkError, Trap):
+                raise  # an unlinkable / uninstantiable module
+            except ExecutorOutcome:
+                pass  # the reference interpreter does not take this module: no link check for it
         instance = self._instantiate(wasm)
         instance.shadow = shadow
         return instance
@@ -300,7 +317,8 @@ class TransformerSession(Session):
 
     def register(self, name: str, instance) -> None:
         self.registered[name] = instance
-        self.shadow.register(name, instance.shadow)
+        if instance.shadow is not None:
+            self.shadow.register(name, instance.shadow)
 
     def invoke(self, instance, field: str, args: list) -> Invocation:
         kind, idx = instance.module.exports.get(field, (None, None))
