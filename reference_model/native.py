@@ -226,6 +226,21 @@ def _scatter_out(x, nz, nnz, m, mats, rowptr, col, val, acc, omark, olist):
 
 
 @njit(cache=True)
+def _add(x, src, idx, n, xm):
+    """x[d] += src[d] for d in idx[:n]; xm[d] = [x[d] != 0].  Returns whether an entry of xm changed."""
+    changed = False
+    for k in range(n):
+        d = idx[k]
+        v = x[d] + src[d]
+        x[d] = v
+        nzd = v != 0
+        if nzd != (xm[d] != 0):
+            xm[d] = 1 if nzd else 0
+            changed = True
+    return changed
+
+
+@njit(cache=True)
 def _residual(x, acc, olist, no, omark, xm):
     """x += acc at the outputs olist[:no] (acc and omark back to 0 there); xm[d] = [x[d] != 0].
 
@@ -233,17 +248,10 @@ def _residual(x, acc, olist, no, omark, xm):
     reader can tell: zeros are never read), so this is ``x + acc``.  Returns
     whether an entry of xm changed.
     """
-    changed = False
+    changed = _add(x, acc, olist, no, xm)
     for k in range(no):
-        d = olist[k]
-        v = x[d] + acc[d]
-        x[d] = v
-        acc[d] = 0
-        omark[d] = 0
-        nzd = v != 0
-        if nzd != (xm[d] != 0):
-            xm[d] = 1 if nzd else 0
-            changed = True
+        acc[olist[k]] = 0
+        omark[olist[k]] = 0
     return changed
 
 
@@ -424,15 +432,7 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                             mark[ro + (c if c < F else c - F)] |= 2
                             reached = True
                     if not reached:  # only the units on at rest are on: their h W2 is rest_out[li]
-                        changed = False
-                        for k in range(layers[li, 12]):
-                            d = rest_nz[li, k]
-                            v = x[b, d] + rest_out[li, d]
-                            x[b, d] = v
-                            if (v != 0) != (xm[b, d] != 0):
-                                xm[b, d] = 1 if v != 0 else 0
-                                changed = True
-                        if changed:
+                        if _add(x[b], rest_out[li], rest_nz[li], layers[li, 12], xm[b]):
                             nnzx[b] = _listed(xm[b], nzx[b])
                         continue
                     nnz = 0

@@ -43,14 +43,14 @@ class ModuleInstance:
         self.shadow = None  # the reference interpreter's instance of the module (linking checks)
 
     def unknown_reason(self, parts) -> str:
-        """Why one of ``parts`` is unknown ("" if all are known); ("global", None) matches every global."""
-        any_global = ("global", None) in self.unknown
+        """Why one of ``parts`` is unknown ("" if all are known); ("global", None) stands for every global."""
         for part in sorted(parts, key=str):
-            if part in self.unknown:
-                return f"{_part_name(part)} unknown: {self.unknown[part]}"
-            if isinstance(part, tuple) and (any_global or (part[1] is None and any(
-                    isinstance(k, tuple) for k in self.unknown))):
-                why = self.unknown.get(("global", None)) or next(v for k, v in self.unknown.items() if isinstance(k, tuple))
+            why = self.unknown.get(part)
+            if why is None and isinstance(part, tuple):  # a global: unknown if every global is
+                why = self.unknown.get(("global", None))
+                if why is None and part[1] is None:  # every global: unknown if any one is
+                    why = next((w for k, w in self.unknown.items() if isinstance(k, tuple)), None)
+            if why:
                 return f"{_part_name(part)} unknown: {why}"
         return ""
 
@@ -238,27 +238,26 @@ class TransformerSession(Session):
     def instantiate(self, wasm: bytes):
         self.validate(wasm)
         try:
-            self._shared(decode_module(wasm))
-        except (ValueError, IndexError):
-            pass  # not readable here: _instantiate says unsupported
+            m, unreadable = decode_module(wasm), None
+        except (ValueError, IndexError) as e:  # a valid module (wasmtime said so) this minimal decoder cannot read
+            m, unreadable = None, e
+        if m is not None:
+            self._shared(m)
+            # the link check needs every registered instance it imports from to have a shadow, in the state the
+            # model left it
+            if not all(self.registered[mod].shadow is not None and not self.registered[mod].unknown
+                       for mod, *_ in m.imports if mod in self.registered):
+                raise Unsupported("imports from a module whose linking the reference interpreter cannot check")
         shadow = None
         try:
-            m = decode_module(wasm)
-            # every registered instance it imports from has a shadow in the state the model left it
-            linked = all(self.registered[mod].shadow is not None and not self.registered[mod].unknown
-                         for mod, *_ in m.imports if mod in self.registered)
-        except (ValueError, IndexError):
-            linked = True
-        if not linked:
-            raise Unsupported("imports from a module whose linking the reference interpreter cannot check")
-        if linked:  # every registered instance it imports from has a shadow
-            try:
-                shadow = self.shadow.instantiate(wasm)
-            except (LinkError, Trap):
-                raise  # an unlinkable / uninstantiable module
-            except ExecutorOutcome:
-                pass  # the reference interpreter does not take this module: no link check for it
-        instance = self._instantiate(wasm)
+            shadow = self.shadow.instantiate(wasm)
+        except (LinkError, Trap):
+            raise  # an unlinkable / uninstantiable module
+        except ExecutorOutcome:
+            pass  # the reference interpreter does not take this module: no link check for it
+        if m is None:
+            raise Unsupported(f"module encoding ({unreadable})")
+        instance = self._instantiate(m)
         instance.shadow = shadow
         return instance
 
@@ -278,11 +277,7 @@ class TransformerSession(Session):
             elif kind == 3 and desc[1]:  # a mutable global
                 src.unknown.setdefault(("global", export[1]), why)
 
-    def _instantiate(self, wasm: bytes):
-        try:
-            m = decode_module(wasm)
-        except (ValueError, IndexError) as e:  # a valid module (wasmtime said so) this minimal decoder cannot read
-            raise Unsupported(f"module encoding ({e})") from None
+    def _instantiate(self, m):
         if m.start is not None:
             raise Unsupported("start function")
         globals_bits = {}

@@ -30,8 +30,7 @@ class Function:
 class Global:
     type: str
     mutable: bool
-    init: int | None  # bits of a constant initialiser
-    init_global: int | None = None  # global.get initialiser
+    init: int | None  # bits of a constant initialiser (None: it reads a global)
     expr: bytes = b""  # the initialiser expression (for ``const_value`` with the globals' values)
 
 
@@ -100,36 +99,6 @@ def _limits(r) -> tuple:
     return lo, hi
 
 
-def _ref_expr(r, refs: set) -> None:
-    """Read a constant expression of an element segment, noting the functions it names."""
-    while True:
-        op = r.byte()
-        if op == 0x0B:
-            return
-        if op == 0xD2:
-            refs.add(r.u32())
-        elif op == 0xD0:
-            r.byte()
-        elif op == 0x23:
-            r.u32()
-            refs.add(None)  # a global's reference: any function
-        elif op == 0x41:
-            r.sleb(32)
-        elif op == 0x42:
-            r.sleb(64)
-        elif op == 0x43:
-            r.take(4)
-        elif op == 0x44:
-            r.take(8)
-        elif op == 0xFD:  # v128.const
-            r.u32()
-            r.take(16)
-        elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
-            pass
-        else:
-            raise ValueError(f"constant expression opcode 0x{op:02x}")
-
-
 def _elements(r, refs: set) -> None:
     """The element section: every function a segment names goes to refs."""
     for _ in range(r.u32()):
@@ -137,7 +106,7 @@ def _elements(r, refs: set) -> None:
         if flag in (2, 6):
             r.u32()  # table index
         if flag in (0, 2, 4, 6):
-            _ref_expr(r, set())  # offset
+            _const_expr(r)  # offset
         if flag in (1, 2, 3, 5, 6, 7):
             if r.byte() in (0x63, 0x64):  # element kind / reference type; (ref null? <heap type>)
                 r.sleb(33)
@@ -145,28 +114,24 @@ def _elements(r, refs: set) -> None:
             refs.update(r.u32() for _ in range(r.u32()))
         else:
             for _ in range(r.u32()):
-                _ref_expr(r, refs)
+                _const_expr(r, refs=refs)
 
 
 def const_value(expr: bytes, globals_bits: dict) -> int | None:
     """The value of a constant expression whose ``global.get`` reads ``globals_bits`` (None if it cannot)."""
-    value, _ = _const_expr(_Reader(expr), globals_bits)
-    return value
+    return _const_expr(_Reader(expr), globals_bits)
 
 
-def _const_expr(r, globals_bits: dict | None = None) -> tuple:
-    """(value bits, None) of a constant expression, (None, g) of a lone ``global.get g``, else (None, None).
-
-    Extended constants (i32/i64 add, sub, mul) are evaluated; ``global.get`` reads ``globals_bits`` if given.
+def _const_expr(r, globals_bits: dict | None = None, refs: set | None = None) -> int | None:
+    """The value bits of a constant expression: None if it reads a global not in ``globals_bits`` (or is a
+    reference).  Extended constants (i32/i64 add, sub, mul) are evaluated.  With ``refs``, the functions it
+    names go there (None for a ``global.get``: any function).
     """
-    stack, gref, n = [], None, 0
+    stack, unknown = [], False
     while True:
         op = r.byte()
-        n += 1
         if op == 0x0B:
-            if gref is None:
-                return (stack[-1] if stack else None), None
-            return None, (gref if n == 2 else None)
+            return None if unknown or not stack else stack[-1]
         if op == 0x41:
             stack.append(r.sleb(32))
         elif op == 0x42:
@@ -180,10 +145,12 @@ def _const_expr(r, globals_bits: dict | None = None) -> tuple:
             stack.append(int.from_bytes(r.take(16), "little"))
         elif op == 0x23:
             g = r.u32()
+            if refs is not None:
+                refs.add(None)
             if globals_bits is not None and g in globals_bits:
                 stack.append(globals_bits[g])
             else:
-                gref = g
+                unknown = True
                 stack.append(0)
         elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
             b, a = stack.pop(), stack.pop()
@@ -193,7 +160,9 @@ def _const_expr(r, globals_bits: dict | None = None) -> tuple:
             r.byte()
             stack.append(None)
         elif op == 0xD2:
-            r.u32()
+            f = r.u32()
+            if refs is not None:
+                refs.add(f)
             stack.append(None)
         else:
             raise ValueError(f"constant expression opcode 0x{op:02x}")
@@ -296,7 +265,7 @@ def decode_module(data: bytes) -> Module:
                 if flag in (0, 2):
                     mem = r.u32() if flag == 2 else 0
                     start = r.p
-                    offset, _ = _const_expr(r)
+                    offset = _const_expr(r)
                     if offset is None:  # reads a global: the expression, for const_value at instantiation
                         offset = bytes(r.d[start : r.p])
                 size = r.u32()
@@ -305,12 +274,8 @@ def decode_module(data: bytes) -> Module:
             for _ in range(r.u32()):
                 t, mut = VALTYPES.get(r.byte(), "?"), r.byte()
                 start = r.p
-                value, gref = _const_expr(r)
-                refs_end = r.p
-                r.p = start
-                _ref_expr(r, m.func_refs)
-                r.p = refs_end
-                m.globals.append(Global(t, bool(mut), value, gref, bytes(r.d[start:refs_end])))
+                value = _const_expr(r, refs=m.func_refs)
+                m.globals.append(Global(t, bool(mut), value, bytes(r.d[start : r.p])))
         elif sid == 7:
             for _ in range(r.u32()):
                 name, kind, idx = r.name(), r.byte(), r.u32()

@@ -145,9 +145,10 @@ STATE = frozenset({"memory", "tables", ALL_GLOBALS})
 
 def state_use(module: Module, func: int) -> tuple:
     """(used, written): the parts of an instance's state ("memory", "tables", ("global", index)) that calling
-    ``func`` may read or write, and those it may write (("global", None) stands for every global), over every function it may reach: by ``call``, and by ``call_indirect``
-    every function an element segment or a ``ref.func`` names (conservative: imported functions or tables and
-    undecodable bodies use and write everything)."""
+    ``func`` may read or write, and those it may write (("global", None) stands for every global), over every
+    function it may reach: by ``call``, and by ``call_indirect`` every function an element segment or a
+    ``ref.func`` names (conservative: imported functions or tables and undecodable bodies use and write
+    everything)."""
     n_imp, seen, todo, used, written = len(module.imported_funcs), set(), [func], set(), set()
     imported_table = any(kind == 1 for _, _, kind, _ in module.imports)
     while todo:
