@@ -205,3 +205,24 @@ def test_a_next_pc_outside_the_program_is_a_malformed_trace():
     body = [vocab.op_token(p.slots[p.entry].op)] + [vocab.byte_token(r, 255) for r in vocab.ROLES[1:]]
     with pytest.raises(MalformedTrace, match="outside the program"):
         decode_trace(p, body)
+
+
+def test_linking_is_checked_and_an_importer_makes_shared_state_unknown():
+    """Unlinkable modules fail to link (the reference interpreter's shadow check); a global initialiser over an
+    imported global is evaluated; a module importing a registered instance's memory makes that memory unknown."""
+    from reference_model.errors import LinkError
+
+    s = TransformerExecutor("cpu-f64-hull").open_session()
+    src = s.instantiate(wasmtime.wat2wasm("""(module (memory (export "mem") 1) (global (export "g") i32 (i32.const 40))
+      (func (export "get") (result i32) i32.const 0 i32.load))"""))
+    s.register("M", src)
+    with pytest.raises(LinkError):
+        s.instantiate(wasmtime.wat2wasm('(module (import "M" "nope" (func)))'))
+    user = s.instantiate(wasmtime.wat2wasm("""(module (import "M" "g" (global i32))
+      (global i32 (i32.add (global.get 0) (i32.const 2))) (func (export "h") (result i32) global.get 1))"""))
+    assert s.invoke(user, "h", []).values == [i32(42)]
+    assert s.invoke(src, "get", []).values == [i32(0)]
+    with pytest.raises(Unsupported):  # its data segment writes M's memory
+        s.instantiate(wasmtime.wat2wasm('(module (import "M" "mem" (memory 1)) (data (i32.const 0) "\\01"))'))
+    with pytest.raises(Unsupported, match="memory unknown"):
+        s.invoke(src, "get", [])
