@@ -56,6 +56,18 @@ MEMORY = """(module
   (func (export "oob_store") (param i32) local.get 0 i32.const 7 i32.store8 offset=65535)
 )"""
 
+BULK = """(module
+  (memory 1)
+  (data (i32.const 0) "\\01\\02\\03\\04\\05\\06\\07\\08\\09\\0a\\0b\\0c\\0d\\0e\\0f\\10")
+  (func $sum (result i32)
+    (i32.add (i32.load (i32.const 0)) (i32.rotl (i32.xor (i32.load (i32.const 4))
+      (i32.rotl (i32.load (i32.const 8)) (i32.const 7))) (i32.const 13))))
+  (func (export "fill") (param i32 i32 i32) (result i32)
+    (memory.fill (local.get 0) (local.get 1) (local.get 2)) (call $sum))
+  (func (export "copy") (param i32 i32 i32) (result i32)
+    (memory.copy (local.get 0) (local.get 1) (local.get 2)) (call $sum))
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -78,4 +90,15 @@ CASES = [
     ("load at the last bytes", MEMORY, "oob", [0]),
     ("store past the end traps", MEMORY, "oob_store", [1]),
     ("load with a huge address traps", MEMORY, "loads", [-8]),
+    ("fill: bytes across three words", BULK, "fill", [3, 0x1AB, 6]),
+    ("fill: n = 0 writes nothing", BULK, "fill", [5, 7, 0]),
+    ("fill: n = 0 at the memory's end", BULK, "fill", [65536, 1, 0]),
+    ("fill past the end traps before writing", BULK, "fill", [65530, 1, 7]),
+    ("copy: overlapping, forward (d < s)", BULK, "copy", [1, 3, 7]),
+    ("copy: overlapping, backward (d > s)", BULK, "copy", [3, 1, 7]),
+    ("copy: disjoint, backward", BULK, "copy", [9, 0, 3]),
+    ("copy: n = 0 at the memory's end", BULK, "copy", [65536, 65536, 0]),
+    ("copy: source past the end traps", BULK, "copy", [0, 65535, 2]),
+    ("copy: destination past the end traps", BULK, "copy", [65535, 0, 2]),
+    ("copy: a length that wraps 32 bits traps", BULK, "copy", [4, 0, -1]),
 ]

@@ -212,6 +212,7 @@ def machine_to_graph(machine: MachineDescription) -> Graph:
     g.units("trap.unreachable", U.relu(g.any_of(["unreachable"]), {"trap.unreachable": 1.0}))
     arithmetic.build(g, ports, V)
     memory.build(g, ports, V, CONST, key, values)
+    memory.build_bulk(g, ports, V, imm)
 
     return Graph(
         embedding=_embedding(),

@@ -40,6 +40,25 @@ class _Word:
         self.bit = [Expr.of(f"{name}.bit{j}") for j in range(32)]
 
 
+def build_bulk(g, ports: dict, V: list, imm: list) -> None:
+    """memory.fill / memory.copy: the bounds check of the traced slot, and the loop counters' arithmetic.
+
+    The traced slot (operands d, v or s, n in T2, T1, T0; port X reads the memory size) traps "out of
+    bounds memory access" when d + n (fill), or s + n or d + n (copy), exceeds 65536 x pages, and otherwise
+    goes on to its hidden loop when n != 0 (the encoder lays out the loop: program/encoding.py).  The
+    loop's counter rows: ``bulk.addi`` writes X + a signed 16-bit immediate (imm bytes 10, 11; byte 11 is
+    0 or 255 and extends the sign), ``bulk.addn`` writes X + T0, both mod 2^32.
+    """
+    T0, T1, T2, X = ports["T0"], ports["T1"], ports["T2"], ports["X"]
+    size = 65536.0 * X.u
+    g.units("bulk.bounds", U.step(T2.u + T0.u - size - 1, {"bulk.o1": 1.0}, off=g.off(["memory.fill", "memory.copy"]))
+            + U.step(T1.u + T0.u - size - 1, {"bulk.o2": 1.0}, off=g.off(["memory.copy"])))
+    g.units("bulk.trap", U.step(Expr.of("bulk.o1") + Expr.of("bulk.o2") - 1, {"trap.oob": 1.0}))  # one flag, never 2
+    sign = imm[11]
+    g.units("bulk.addi", U.byte_add(X.b, [imm[10], sign, sign, sign], V, off=g.off(["bulk.addi", "bulk.addi.br"])))
+    g.units("bulk.addn", U.byte_add(X.b, T0.b, V, off=g.off(["bulk.addn"])))
+
+
 def build(g, ports: dict, V: list, offset: list, key: tuple, values: list) -> None:
     loads = g.ops_where(value="load")
     stores = g.ops_where(value="store")

@@ -14,7 +14,8 @@ Columns (the compiler reads the modes, the encoder and decoder the rest):
   nfp    next frame pointer: keep | call (fp + N) | link (saved fp)
   value  the value written this step: none | T0 | T1 (stack slots below the top)
          | X (the port-X read: local/global/link/memory size) | const | link (call: pc+1, fp)
-         | zero | alu (computed by the instruction's arithmetic block)
+         | zero | alu (computed by the instruction's arithmetic block; the bulk-memory
+         counters: addi = X + a signed 16-bit immediate, addn = X + T0)
          | load (bytes of the memory word read at the effective address)
          | store (the memory word with the stored bytes merged in)
          | store_hi (the same for the next word, when the store crosses into it)
@@ -103,6 +104,13 @@ OPCODES: tuple = (
     *(Opcode(name, name, code, 2, 0, value="store", write="mem") for name, code in _STORES),
     *(Opcode(hi, "", None, 2, 0, value="store_hi", write="mem") for hi in ("i32.store.hi", "i32.store16.hi")),
     Opcode("memory.size", "memory.size", 0x3F, 0, 1, value="X", write="always", pushed=True),
+    # bulk memory: the traced slot checks the bounds and skips the loop when n = 0; hidden slots after it
+    # move the bytes one at a time (i32.load8_u / i32.store8 rows) and step the loop's counters
+    Opcode("memory.fill", "memory.fill", 0xFC0B, 3, 0, npc="if_false"),
+    Opcode("memory.copy", "memory.copy", 0xFC0A, 3, 0, npc="if_false"),
+    Opcode("bulk.addi", "", None, 0, 0, value="alu", write="always", alu="addi"),
+    Opcode("bulk.addi.br", "", None, 0, 0, npc="if_true", value="alu", write="always", alu="addi"),
+    Opcode("bulk.addn", "", None, 0, 0, value="alu", write="always", alu="addn"),
     Opcode("local.zero", "", None, 0, 0, value="zero", write="always"),
     Opcode("halt", "", None, 0, 0),
     Opcode("boot", "", None, 0, 0),

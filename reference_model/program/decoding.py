@@ -99,7 +99,11 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                 records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, (val,) if result is not None else (), r.height, r.writes)
             depth -= 1
         addr = b[4] | (b[5] << 8)
-        if row.value == "store_hi" and addr and records and records[-1].writes:
+        if slot.bulk and records:  # a byte of memory.fill / memory.copy: it extends the record's write
+            r = records[-1]
+            records[-1] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, r.pushed, r.height,
+                                      _extend(r.writes, _store(slot, op, fp, cells, b, val)))
+        elif row.value == "store_hi" and addr and records and records[-1].writes:
             # the store crossed into the next word: its bytes there continue the store's write
             r, w = records[-1], records[-1].writes[0]
             n = MEMORY_ACCESS[op][0]
@@ -111,6 +115,19 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         fp = b[2] | (b[3] << 8)
         slot_no = next_slot
         i += vocab.GROUP
+
+
+def _extend(writes: tuple, w: Write) -> tuple:
+    """A bulk instruction's write with one more byte: after its end (forward) or before its start
+    (backward); a byte anywhere else (a model fault) is a write of its own, so the trace shows it."""
+    if not writes:
+        return (w,)
+    last = writes[-1]
+    if w.addr == last.addr + len(last.value):
+        return (*writes[:-1], Write(last.kind, last.index, last.addr, last.value + w.value))
+    if w.addr + len(w.value) == last.addr:
+        return (*writes[:-1], Write(last.kind, last.index, w.addr, w.value + last.value))
+    return (*writes, w)
 
 
 def _store(slot, op, fp, cells, b, word) -> Write:

@@ -50,6 +50,7 @@ class Slot:
     target: int = 0  # TGT slot
     index: int = 0  # local/global index for writes
     imm: list = field(default_factory=lambda: [0] * vocab.N_IMM)
+    bulk: bool = False  # a hidden store of a bulk instruction: its byte belongs to that record's write
 
 
 @dataclass
@@ -136,6 +137,11 @@ class _Functions:
 
 
 _HI_CODES = {BY_NAME[name].code for name in STORE_HI}  # stores followed by a hidden slot for the next word
+_BULK_HIDDEN = {0xFC0B: 3, 0xFC0A: 17}  # hidden loop slots after memory.fill / memory.copy (_bulk_loop)
+
+
+def _hidden_slots(code: int) -> int:
+    return (code in _HI_CODES) + _BULK_HIDDEN.get(code, 0)
 _MEMORY_READ = {*range(0x28, 0x36), 0x3F, 0x40, 0xFC08, 0xFC0A, 0xFC0B}
 _MEMORY_WRITE = {*range(0x36, 0x3F), 0x40, 0xFC08, 0xFC09, 0xFC0A, 0xFC0B}
 _TABLE = {0x11, 0x25, 0x26, *range(0xFC0C, 0xFC12)}
@@ -217,7 +223,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         where = []
         for ins in fn.body:
             where.append(n)
-            n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0) + (ins.code in _HI_CODES)
+            n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0) + _hidden_slots(ins.code)
         bodies[f] = (fn, where, n)  # n = hidden exit slot
         slots.extend([None] * (n + 1 - len(slots)))
     for f in funcs:
@@ -423,11 +429,80 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
             hi.imm = list(s.imm)
             slots[where[i] + 1] = hi
         return h - 2
+    if code in _BULK_HIDDEN:
+        _put16(s.imm, 2, vocab.MEM_SIZE_CELL)  # port X reads the memory size (bounds)
+        s.imm[4] = 1
+        first = where[i] + 1
+        loop = _bulk_loop(code, s.func, base + h, first)
+        assert len(loop) == _BULK_HIDDEN[code]
+        slots[first : first + len(loop)] = loop
+        s.target = first + len(loop)  # n = 0: straight to the next instruction
+        _put16(s.imm, 8, s.target)
+        return h - 3
     if op.value == "alu":
         _put16(s.imm, 5, max(base + h - op.pops, 0))
         return h - op.pops + 1
     return h - op.pops + op.pushes
 
+
+
+def _hidden(op: str, func, H: int, X: int | None = None, W: int | None = None, tgt: int | None = None,
+            add: int = 0, bulk: bool = False) -> Slot:
+    """A hidden slot: operands at frame offsets H-1, H-2, H-3 (T0, T1, T2); port X at frame offset X, or at
+    the memory size cell when X is None; writes at frame offset W; ``add``: bulk.addi's immediate."""
+    s = Slot(op, func, None, bulk=bulk)
+    _put16(s.imm, 0, H)
+    if X is None:
+        _put16(s.imm, 2, vocab.MEM_SIZE_CELL)
+        s.imm[4] = 1
+    else:
+        _put16(s.imm, 2, X)
+    if W is not None:
+        _put16(s.imm, 5, W)
+    if tgt is not None:
+        s.target = tgt
+        _put16(s.imm, 8, tgt)
+    s.imm[10], s.imm[11] = add & 255, 255 if add < 0 else 0
+    return s
+
+
+def _bulk_loop(code: int, func, top: int, first: int) -> list:
+    """The hidden slots after memory.fill (0xFC0B) or memory.copy (0xFC0A), which starts them when n != 0.
+
+    The operands stay in their stack slots (frame offsets d = top-3, v or s = top-2, n = top-1) and are
+    the loop's counters; ``top`` and ``top+1`` are scratch (a copy of d, the byte in flight).  One byte per
+    iteration: fill 3 slots (store v at d; n -= 1; d += 1, again while n != 0); copy forward (d <= s) 5,
+    backward (d > s, from the end, so overlapping ranges copy like memmove) 6.
+    """
+    d, s, n, d2, byte = top - 3, top - 2, top - 1, top, top + 1
+    if code == 0xFC0B:  # memory.fill
+        return [
+            _hidden("i32.store8", func, top - 1, bulk=True),  # mem[d] = v
+            _hidden("bulk.addi", func, top, X=n, W=n, add=-1),
+            _hidden("bulk.addi.br", func, top, X=d, W=d, add=1, tgt=first),  # while n != 0
+        ]
+    fw, bw = first + 2, first + 9
+    return [
+        _hidden("i32.gt_u", func, top - 1, W=d2),  # d > s ?
+        _hidden("br_if", func, top + 1, tgt=bw),
+        # forward
+        _hidden("bulk.addi", func, top, X=d, W=d2),  # d2 = d
+        _hidden("i32.load8_u", func, top - 1, W=byte),  # byte = mem[s]
+        _hidden("i32.store8", func, top + 2, bulk=True),  # mem[d2] = byte
+        _hidden("bulk.addi", func, top, X=n, W=n, add=-1),
+        _hidden("bulk.addi", func, top, X=d2, W=d2, add=1),
+        _hidden("bulk.addi.br", func, top, X=s, W=s, add=1, tgt=fw + 1),  # while n != 0
+        _hidden("br", func, top, tgt=first + 17),
+        # backward: s += n, d2 = d + n, then from the end
+        _hidden("bulk.addn", func, top, X=s, W=s),
+        _hidden("bulk.addn", func, top, X=d, W=d2),
+        _hidden("bulk.addi", func, top, X=s, W=s, add=-1),
+        _hidden("bulk.addi", func, top, X=d2, W=d2, add=-1),
+        _hidden("bulk.addi", func, top, X=n, W=n, add=-1),
+        _hidden("i32.load8_u", func, top - 1, W=byte),
+        _hidden("i32.store8", func, top + 2, bulk=True),
+        _hidden("br_if", func, top, tgt=bw + 2),  # while n != 0
+    ]
 
 
 def _global_type(module, g):
