@@ -68,6 +68,20 @@ BULK = """(module
     (memory.copy (local.get 0) (local.get 1) (local.get 2)) (call $sum))
 )"""
 
+INIT = """(module
+  (memory 1)
+  (data $p "\\aa\\bb\\cc\\dd\\ee")
+  (data (i32.const 0) "\\01\\02\\03\\04\\05\\06\\07\\08")
+  (func $sum (result i32)
+    (i32.add (i32.load (i32.const 0)) (i32.rotl (i32.load (i32.const 4)) (i32.const 13))))
+  (func (export "init") (param i32 i32 i32) (result i32)
+    (memory.init $p (local.get 0) (local.get 1) (local.get 2)) (call $sum))
+  (func (export "init_active") (param i32 i32 i32) (result i32)
+    (memory.init 1 (local.get 0) (local.get 1) (local.get 2)) (call $sum))
+  (func (export "drop_init") (param i32 i32 i32) (result i32)
+    (data.drop $p) (memory.init $p (local.get 0) (local.get 1) (local.get 2)) (call $sum))
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -101,4 +115,12 @@ CASES = [
     ("copy: source past the end traps", BULK, "copy", [0, 65535, 2]),
     ("copy: destination past the end traps", BULK, "copy", [65535, 0, 2]),
     ("copy: a length that wraps 32 bits traps", BULK, "copy", [4, 0, -1]),
+    ("init: a passive segment's bytes across two words", INIT, "init", [3, 1, 4]),
+    ("init: n = 0 at the segment's end", INIT, "init", [0, 5, 0]),
+    ("init: past the segment's end traps", INIT, "init", [0, 4, 2]),
+    ("init: past the memory's end traps", INIT, "init", [65535, 0, 2]),
+    ("init: an active segment is dropped, n = 0 runs", INIT, "init_active", [0, 0, 0]),
+    ("init: an active segment is dropped, n = 1 traps", INIT, "init_active", [0, 0, 1]),
+    ("init after data.drop: n = 0 runs", INIT, "drop_init", [0, 0, 0]),
+    ("init after data.drop: n = 1 traps", INIT, "drop_init", [1, 0, 1]),
 ]

@@ -39,6 +39,8 @@ class ModuleInstance:
         self.module = module
         self.globals = globals_bits  # global index -> bits (i32 globals only)
         self.memory = memory if memory is not None else bytearray()  # the linear memory's bytes (one page at most)
+        # data segments dropped (data.drop, and active ones once instantiated): memory.init sees them empty
+        self.dropped = {x for x, (_mem, offset, _data) in enumerate(module.data) if offset != -1}
         self.unknown: dict = {}  # part of the state ("memory", "tables", ("global", i)) -> why it is unknown here
         self.shadow = None  # the reference interpreter's instance of the module (linking checks)
 
@@ -150,7 +152,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         if a.type != "i32":
             raise Unsupported(a.type)
         bits.append(a.bits)
-    prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory))
+    prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory),
+                               dropped=frozenset(instance.dropped))
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
@@ -192,6 +195,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         raise err from None
     provenance = {"selected": gen.selected[row], "margin": gen.margin[row], "best": gen.best[row]}
     instance.apply(run.records)  # what the trace wrote stays written, also when it trapped later
+    instance.dropped |= run.dropped
     if run.outcome in ("trap", "exhaustion"):
         instance.globals.update(run.global_writes)
     if run.outcome == "trap":

@@ -41,19 +41,28 @@ class _Word:
 
 
 def build_bulk(g, ports: dict, V: list, imm: list) -> None:
-    """memory.fill / memory.copy: the bounds check of the traced slot, and the loop counters' arithmetic.
+    """memory.fill / copy / init: the bounds checks of the traced slot, and the loops' arithmetic.
 
     The traced slot (operands d, v or s, n in T2, T1, T0; port X reads the memory size) traps "out of
-    bounds memory access" when d + n (fill), or s + n or d + n (copy), exceeds 65536 x pages, and otherwise
-    goes on to its hidden loop when n != 0 (the encoder lays out the loop: program/encoding.py).  The
-    loop's counter rows: ``bulk.addi`` writes X + a signed 16-bit immediate (imm bytes 10, 11; byte 11 is
-    0 or 255 and extends the sign), ``bulk.addn`` writes X + T0, both mod 2^32.
+    bounds memory access" when d + n exceeds 65536 x pages, or s + n does (copy) or exceeds the segment's
+    length (init: imm bytes 10, 11), and otherwise goes on to its hidden loop when n != 0 (the encoder lays
+    out the loops: program/encoding.py).  Before memory.init, ``data.check`` traps when the segment was
+    dropped (port X reads its flag cell) and s + n > 0.  The loops' rows: ``bulk.addi`` writes X + a signed
+    16-bit immediate (imm bytes 10, 11; byte 11 is 0 or 255 and extends the sign), ``bulk.addn`` writes
+    X + T0, both mod 2^32; ``bulk.byte`` writes its immediate byte (imm byte 10) and jumps back.
     """
     T0, T1, T2, X = ports["T0"], ports["T1"], ports["T2"], ports["X"]
     size = 65536.0 * X.u
-    g.units("bulk.bounds", U.step(T2.u + T0.u - size - 1, {"bulk.o1": 1.0}, off=g.off(["memory.fill", "memory.copy"]))
-            + U.step(T1.u + T0.u - size - 1, {"bulk.o2": 1.0}, off=g.off(["memory.copy"])))
-    g.units("bulk.trap", U.step(Expr.of("bulk.o1") + Expr.of("bulk.o2") - 1, {"trap.oob": 1.0}))  # one flag, never 2
+    seg_len = imm[10] + 256 * imm[11]
+    g.units("bulk.bounds",
+            U.step(T2.u + T0.u - size - 1, {"bulk.o1": 1.0}, off=g.off(["memory.fill", "memory.copy", "memory.init"]))
+            + U.step(T1.u + T0.u - size - 1, {"bulk.o2": 1.0}, off=g.off(["memory.copy"]))
+            + U.step(T1.u + T0.u - seg_len - 1, {"bulk.o2": 1.0}, off=g.off(["memory.init"]))
+            + U.step(T1.u + T0.u - 1, {"bulk.nz": 1.0}, off=g.off(["data.check"])))  # s + n > 0
+    g.units("bulk.trap", U.step(Expr.of("bulk.o1") + Expr.of("bulk.o2") - 1, {"trap.oob": 1.0})  # one flag, never 2
+            # data.check: port X reads the segment's dropped flag (0 or 1)
+            + U.step(X.b[0] + Expr.of("bulk.nz") - 2, {"trap.oob": 1.0}, off=g.off(["data.check"])))
+    g.units("bulk.byte", U.passthrough(imm[10], {V[0]: 1.0}, g.off(["bulk.byte"]), 256.0))
     sign = imm[11]
     g.units("bulk.addi", U.byte_add(X.b, [imm[10], sign, sign, sign], V, off=g.off(["bulk.addi", "bulk.addi.br"])))
     g.units("bulk.addn", U.byte_add(X.b, T0.b, V, off=g.off(["bulk.addn"])))

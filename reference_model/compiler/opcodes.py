@@ -111,6 +111,12 @@ OPCODES: tuple = (
     Opcode("bulk.addi", "", None, 0, 0, value="alu", write="always", alu="addi"),
     Opcode("bulk.addi.br", "", None, 0, 0, npc="if_true", value="alu", write="always", alu="addi"),
     Opcode("bulk.addn", "", None, 0, 0, value="alu", write="always", alu="addn"),
+    # memory.init: a hidden slot before it traps when the segment was dropped and s + n > 0; its loop
+    # jumps (a hidden br_table on s) into the segment's bytes, one hidden bulk.byte slot each
+    Opcode("data.check", "", None, 0, 0),
+    Opcode("memory.init", "memory.init", 0xFC08, 3, 0, npc="if_false"),
+    Opcode("bulk.byte", "", None, 0, 0, npc="jump", value="alu", write="always", alu="byte"),
+    Opcode("data.drop", "data.drop", 0xFC09, 0, 0, value="const", write="always"),
     Opcode("local.zero", "", None, 0, 0, value="zero", write="always"),
     Opcode("halt", "", None, 0, 0),
     Opcode("boot", "", None, 0, 0),

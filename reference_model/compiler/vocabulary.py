@@ -30,6 +30,9 @@ SPECIALS = ("PAD", *(f"TRAP:{k}" for k in TRAP_KINDS), "EXHAUST")
 MEM_BASE = 16384
 MEM_WORDS = 16384
 MEM_SIZE_CELL = 16383
+# data segment x is dropped when cell DROP_BASE + x holds 1 (cells between the frames' limit and the size cell)
+DROP_BASE = 16000
+MAX_SEGMENTS = MEM_SIZE_CELL - DROP_BASE
 
 PAD = 0
 OP_BASE = len(SPECIALS)

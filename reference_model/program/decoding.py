@@ -5,8 +5,9 @@ compiler/vocabulary.py).  The slot executed by a group is the previous
 group's next-pc (the boot group's for the first); ``func``, ``pc``,
 ``depth`` and ``height`` come from the slot table and the call/return
 groups; ``pushed`` and ``writes`` from the value bytes.  Pseudo slots
-(local zeroing, br_table entries, the hidden function exit, halt) are
-folded away.
+(local zeroing, br_table entries, the hidden function exit, halt, the
+slots of a bulk-memory loop) are folded away; the bytes a bulk loop
+stores join its instruction's one write.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class DecodedRun:
     message: str = ""
     steps: int = 0  # executed slots (groups), pseudo ones included
     global_writes: dict = field(default_factory=dict)  # global index -> bits (last write)
+    dropped: set = field(default_factory=set)  # data segments the run dropped (their flag cells written)
 
 
 class MalformedTrace(Exception):
@@ -39,11 +41,12 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
     depth, slot_no, i, groups = 0, prompt.entry, 0, 0
     result = None
     gw: dict = {}
+    dropped: set = set()
     cells = dict(prompt.cells)  # every cell as the model wrote it: a store's address operand is read here
     fp = prompt.fp0
     while True:
         if i >= len(tokens):
-            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw)
+            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped)
         role, value = vocab.describe(tokens[i])
         if role != "OP":
             raise MalformedTrace(f"token {i}: expected an opcode, got {role}:{value}")
@@ -52,14 +55,14 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         if op != slot.op:
             raise MalformedTrace(f"token {i}: fetched {op} at slot {slot_no}, which holds {slot.op}")
         if op == "halt":
-            return DecodedRun(records, [] if result is None else [result][: prompt.results], "halt", steps=groups, global_writes=gw)
+            return DecodedRun(records, [] if result is None else [result][: prompt.results], "halt", steps=groups, global_writes=gw, dropped=dropped)
         group = tokens[i : i + vocab.GROUP]
         if len(group) > 1 and group[1] in vocab.TRAP_TOKENS:
-            return DecodedRun(records, [], "trap", vocab.TRAP_TOKENS[group[1]], steps=groups, global_writes=gw)
+            return DecodedRun(records, [], "trap", vocab.TRAP_TOKENS[group[1]], steps=groups, global_writes=gw, dropped=dropped)
         if len(group) > 1 and group[1] == vocab.EXHAUST:
-            return DecodedRun(records, [], "exhaustion", "call stack exhausted", steps=groups, global_writes=gw)
+            return DecodedRun(records, [], "exhaustion", "call stack exhausted", steps=groups, global_writes=gw, dropped=dropped)
         if len(group) < vocab.GROUP:
-            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw)
+            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped)
         fields = [vocab.describe(t) for t in group[1:]]
         want = vocab.ROLES[1:]
         if [r for r, _ in fields] != list(want):
@@ -112,6 +115,8 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                                       (Write(w.kind, w.index, w.addr, w.value + rest),))
         if addr:
             cells[addr] = val
+            if vocab.DROP_BASE <= addr < vocab.DROP_BASE + vocab.MAX_SEGMENTS and val:
+                dropped.add(addr - vocab.DROP_BASE)
         fp = b[2] | (b[3] << 8)
         slot_no = next_slot
         i += vocab.GROUP

@@ -138,10 +138,13 @@ class _Functions:
 
 _HI_CODES = {BY_NAME[name].code for name in STORE_HI}  # stores followed by a hidden slot for the next word
 _BULK_HIDDEN = {0xFC0B: 3, 0xFC0A: 17}  # hidden loop slots after memory.fill / memory.copy (_bulk_loop)
+MAX_INIT_BYTES = 8192  # a memory.init lays its segment out as one hidden slot per byte
 
 
-def _hidden_slots(code: int) -> int:
-    return (code in _HI_CODES) + _BULK_HIDDEN.get(code, 0)
+def _hidden_slots(module, ins) -> int:
+    if ins.code == 0xFC08:  # memory.init: a check slot before it, its loop and the segment's bytes after it
+        return 7 + len(module.data[ins.imm[0]][2])
+    return (ins.code in _HI_CODES) + _BULK_HIDDEN.get(ins.code, 0)
 _MEMORY_READ = {*range(0x28, 0x36), 0x3F, 0x40, 0xFC08, 0xFC0A, 0xFC0B}
 _MEMORY_WRITE = {*range(0x36, 0x3F), 0x40, 0xFC08, 0xFC09, 0xFC0A, 0xFC0B}
 _TABLE = {0x11, 0x25, 0x26, *range(0xFC0C, 0xFC12)}
@@ -203,10 +206,11 @@ def memory_pages(module: Module) -> int:
 
 
 def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions(),
-                      memory: bytes = b"") -> ProgramPrompt:
+                      memory: bytes = b"", dropped: frozenset = frozenset()) -> ProgramPrompt:
     """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits).
 
-    ``memory``: the memory's current contents (its non-zero words become prompt cells).
+    ``memory``: the memory's current contents (its non-zero words become prompt cells); ``dropped``: the
+    data segments dropped so far (active ones are, after instantiation).
     """
     F = _Functions(module)
     pages = memory_pages(module)
@@ -223,7 +227,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         where = []
         for ins in fn.body:
             where.append(n)
-            n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0) + _hidden_slots(ins.code)
+            n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0) + _hidden_slots(module, ins)
         bodies[f] = (fn, where, n)  # n = hidden exit slot
         slots.extend([None] * (n + 1 - len(slots)))
     for f in funcs:
@@ -242,6 +246,9 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     cells = [(1 + g, globals_bits.get(g, 0)) for g in range(n_glob)]
     cells += [(fp0 + i, a & 0xFFFFFFFF) for i, a in enumerate(args)]
     cells.append((fp0 + nlocals, 0))  # link: return to slot 0 (halt), fp 0
+    if any(ins.code in (0xFC08, 0xFC09) for f in funcs for ins in module.functions[f - F.n_imp].body):
+        # every segment's flag is a cell (a look-up of a cell never written would find its neighbour's)
+        cells += [(vocab.DROP_BASE + x, int(x in dropped)) for x in range(min(len(module.data), vocab.MAX_SEGMENTS))]
     if pages:
         cells.append((vocab.MEM_SIZE_CELL, pages))
         for i in range(0, min(len(memory), 4 * vocab.MEM_WORDS), 4):
@@ -332,6 +339,10 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv) -> None:
             s.height = h
         elif not dead:
             h = _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i)
+            if code == 0xFC08:  # memory.init sits after its check slot
+                slots[where[i] + 1] = s
+                s.height = h
+                continue
             if s.op not in ("br", "br.v", "br_if", "br_if.v", "return", "return.v"):
                 s.height = h
             if code in (0x00, 0x0C, 0x0E, 0x0F):
@@ -429,6 +440,32 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
             hi.imm = list(s.imm)
             slots[where[i] + 1] = hi
         return h - 2
+    if code == 0xFC08:  # memory.init x: check slot, traced slot, loop
+        x = ins.imm[0]
+        data = F.m.data[x][2]
+        if x >= vocab.MAX_SEGMENTS or len(data) > MAX_INIT_BYTES:
+            raise Unsupported(f"memory.init of segment {x} ({len(data)} bytes)")
+        top = base + h
+        check = _hidden("data.check", s.func, top, X=vocab.DROP_BASE + x)
+        check.imm[4] = 1  # the flag cell's address is absolute
+        slots[where[i]] = check
+        _put16(s.imm, 2, vocab.MEM_SIZE_CELL)
+        s.imm[4] = 1
+        _put16(s.imm, 10, len(data))
+        first = where[i] + 2
+        loop = _init_loop(s.func, top, first, data)
+        slots[first : first + len(loop)] = loop
+        s.target = first + len(loop)
+        _put16(s.imm, 8, s.target)
+        return h - 3
+    if code == 0xFC09:  # data.drop x: its flag cell := 1
+        s.index = ins.imm[0]
+        if s.index >= vocab.MAX_SEGMENTS:
+            raise Unsupported(f"data.drop of segment {s.index}")
+        _put16(s.imm, 5, vocab.DROP_BASE + s.index)
+        s.imm[7] = 1
+        s.imm[8] = 1
+        return h
     if code in _BULK_HIDDEN:
         _put16(s.imm, 2, vocab.MEM_SIZE_CELL)  # port X reads the memory size (bounds)
         s.imm[4] = 1
@@ -502,6 +539,25 @@ def _bulk_loop(code: int, func, top: int, first: int) -> list:
         _hidden("i32.load8_u", func, top - 1, W=byte),
         _hidden("i32.store8", func, top + 2, bulk=True),
         _hidden("br_if", func, top, tgt=bw + 2),  # while n != 0
+    ]
+
+
+def _init_loop(func, top: int, first: int, data: bytes) -> list:
+    """The hidden slots after memory.init (which starts them when n != 0): per byte, a br_table on s jumps
+    to the segment's byte s (one bulk.byte slot per byte, which writes it to scratch and jumps on), then
+    store it at d (a copy in scratch), n -= 1, d += 1, s += 1, again while n != 0."""
+    d, s, n, d2, byte = top - 3, top - 2, top - 1, top, top + 1
+    store = first + 2 + len(data)
+    table = _hidden("br_table", func, top - 1)  # T0 = s
+    _put16(table.imm, 10, len(data))
+    return [
+        _hidden("bulk.addi", func, top, X=d, W=d2),  # d2 = d
+        table,
+        *(_hidden("bulk.byte", func, top, W=byte, tgt=store, add=b) for b in data),
+        _hidden("i32.store8", func, top + 2, bulk=True),  # mem[d2] = byte
+        _hidden("bulk.addi", func, top, X=n, W=n, add=-1),
+        _hidden("bulk.addi", func, top, X=d2, W=d2, add=1),
+        _hidden("bulk.addi.br", func, top, X=s, W=s, add=1, tgt=first + 1),  # while n != 0
     ]
 
 
