@@ -51,6 +51,15 @@ def test_unsupported_is_classified_before_running():
         s.invoke(inst, "f", [])
     with pytest.raises(Unsupported, match="2 pages"):
         s.instantiate(wasmtime.wat2wasm('(module (memory 2))'))
+    # a call_indirect that reaches a function the model cannot run stops there, unsupported (the model
+    # jumped to a halt slot of its own); other elements of the same table still run
+    inst = s.instantiate(wasmtime.wat2wasm("""(module (table 2 funcref) (elem (i32.const 0) $wide $ok)
+      (func $wide (param i32) (result i32) (i32.wrap_i64 (i64.extend_i32_u (local.get 0))))
+      (func $ok (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+      (func (export "f") (param i32) (result i32) (call_indirect (param i32) (result i32) (i32.const 7) (local.get 0))))"""))
+    with pytest.raises(Unsupported, match=r"call_indirect to a function not run here \(conversions\)"):
+        s.invoke(inst, "f", [i32(0)])
+    assert s.invoke(inst, "f", [i32(1)]).values == [i32(8)]
 
 
 def test_state_is_unknown_after_an_unsupported_call_that_may_write_it():

@@ -82,6 +82,25 @@ INIT = """(module
     (data.drop $p) (memory.init $p (local.get 0) (local.get 1) (local.get 2)) (call $sum))
 )"""
 
+INDIRECT = """(module
+  (type $ii (func (param i32) (result i32)))
+  (type $ii2 (func (param i32) (result i32)))
+  (type $v (func))
+  (import "spectest" "print_i32" (func $print (param i32)))
+  (table 8 funcref)
+  (elem (i32.const 1) $double $fac $nop $wide $print)
+  (func $double (type $ii) (i32.add (local.get 0) (local.get 0)))
+  (func $fac (type $ii2) (local i32)
+    (if (result i32) (i32.eqz (local.get 0)) (then (i32.const 1))
+      (else (i32.mul (local.get 0)
+        (call_indirect (type $ii) (i32.sub (local.get 0) (i32.const 1)) (i32.const 2))))))
+  (func $nop (type $v))
+  (func $wide (param i64) (result i32) (i32.wrap_i64 (local.get 0)))
+  (func (export "call") (param i32 i32) (result i32)
+    (i32.add (i32.const 100) (call_indirect (type $ii) (local.get 1) (local.get 0))))
+  (func (export "call_v") (param i32) (call_indirect (type $v) (local.get 0)))
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -123,4 +142,13 @@ CASES = [
     ("init: an active segment is dropped, n = 1 traps", INIT, "init_active", [0, 0, 1]),
     ("init after data.drop: n = 0 runs", INIT, "drop_init", [0, 0, 0]),
     ("init after data.drop: n = 1 traps", INIT, "drop_init", [1, 0, 1]),
+    ("call_indirect: a function of the table", INDIRECT, "call", [1, 21]),
+    ("call_indirect: recursion through the table, an equal type", INDIRECT, "call", [2, 5]),
+    ("call_indirect: no params, no results", INDIRECT, "call_v", [3]),
+    ("call_indirect: a null element traps", INDIRECT, "call", [0, 1]),
+    ("call_indirect: past the table's end traps", INDIRECT, "call", [8, 1]),
+    ("call_indirect: a huge index traps", INDIRECT, "call", [-1, 1]),
+    ("call_indirect: another type traps", INDIRECT, "call", [3, 1]),
+    ("call_indirect: another type (i64 param) traps", INDIRECT, "call_v", [4]),
+    ("call_indirect: an imported function of another type traps", INDIRECT, "call_v", [5]),
 ]

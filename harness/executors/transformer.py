@@ -43,6 +43,7 @@ class ModuleInstance:
         self.dropped = {x for x, (_mem, offset, _data) in enumerate(module.data) if offset != -1}
         self.unknown: dict = {}  # part of the state ("memory", "tables", ("global", i)) -> why it is unknown here
         self.shadow = None  # the reference interpreter's instance of the module (linking checks)
+        self.table = None  # table 0's elements as encode_invocation takes them (None: not known here)
 
     def unknown_reason(self, parts) -> str:
         """Why one of ``parts`` is unknown ("" if all are known); ("global", None) stands for every global."""
@@ -153,7 +154,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
             raise Unsupported(a.type)
         bits.append(a.bits)
     prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory),
-                               dropped=frozenset(instance.dropped))
+                               dropped=frozenset(instance.dropped), table=instance.table)
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
@@ -202,6 +203,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         raise _with(Trap(run.message), run, min_margin, near_tie)
     if run.outcome == "exhaustion":
         raise _with(Exhaustion(run.message), run, min_margin, near_tie)
+    if run.outcome == "unsupported":
+        raise _with(Unsupported(run.message), run, min_margin, near_tie)
     if run.outcome == "incomplete":
         raise _with(StepLimit(f"step limit {max_steps} reached"), run, min_margin, near_tie)
     instance.globals.update(run.global_writes)
@@ -263,7 +266,25 @@ class TransformerSession(Session):
             raise Unsupported(f"module encoding ({unreadable})")
         instance = self._instantiate(m)
         instance.shadow = shadow
+        instance.table = self._table(shadow)
         return instance
+
+    def _table(self, shadow) -> list | None:
+        """Table 0 after instantiation, from the reference interpreter's instance (its element segments
+        were applied there): each element None, a function index of this module, or (signature, why) for a
+        function of another instance."""
+        if shadow is None or not shadow.tables or shadow.tables[0].type.elem != "funcref":
+            return None
+        out = []
+        for addr in shadow.tables[0].elements:
+            f = None if addr is None else self.shadow.store.funcs[addr]
+            if f is None:
+                out.append(None)
+            elif f.module is shadow:
+                out.append(f.index)
+            else:
+                out.append(((tuple(f.type.params), tuple(f.type.results)), "a function of another instance"))
+        return out
 
     def _shared(self, m) -> None:
         """Parts of registered instances that module m imports and may change (at instantiation too: data and

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reference_model.compiler import arithmetic, memory
+from reference_model.compiler import arithmetic, memory, tables
 from reference_model.compiler import units as U
 from reference_model.compiler import vocabulary as vocab
 from reference_model.compiler.nodes import Expr, Graph, Lookup, UnitGroup, total
@@ -36,7 +36,7 @@ class MachineDescription:
     recency: float = 2.0**22  # positions per address unit in memory keys (max trace length)
     max_address: int = 32767  # memory cells (stack below 16384, memory words above); keeps T * (a+1)^2
     #                           and the query-key products 2 T w (a+1) at most 2**53 (exact in float64)
-    stack_limit: int = 16000  # a call whose frame would reach this address is exhaustion
+    stack_limit: int = vocab.TABLE_BASE  # a call whose frame would reach this address is exhaustion
 
 
 class Port:
@@ -213,6 +213,7 @@ def machine_to_graph(machine: MachineDescription) -> Graph:
     arithmetic.build(g, ports, V)
     memory.build(g, ports, V, CONST, key, values)
     memory.build_bulk(g, ports, V, imm)
+    tables.build(g, ports, imm, fp_b, key)
 
     return Graph(
         embedding=_embedding(),

@@ -11,6 +11,7 @@ trace decoder folds away.  Anything not in this table is
 Columns (the compiler reads the modes, the encoder and decoder the rest):
   npc    next pc: seq (pc+1) | jump (TGT) | if_true (br_if: cond ? TGT : pc+1)
          | if_false (if: cond ? pc+1 : TGT) | link (return: saved pc) | table (br_table)
+         | indirect (call_indirect: the entry slot of the table element's function)
   nfp    next frame pointer: keep | call (fp + N) | link (saved fp)
   value  the value written this step: none | T0 | T1 (stack slots below the top)
          | X (the port-X read: local/global/link/memory size) | const | link (call: pc+1, fp)
@@ -20,6 +21,7 @@ Columns (the compiler reads the modes, the encoder and decoder the rest):
          | store (the memory word with the stored bytes merged in)
          | store_hi (the same for the next word, when the store crosses into it)
   write  none | always | if_taken | mem (the memory word of the effective address)
+         | indirect (call_indirect: the callee's link cell, fp + N + the element's local count)
   pushed whether the trace record's ``pushed`` is the written value
 """
 from __future__ import annotations
@@ -91,6 +93,7 @@ OPCODES: tuple = (
     Opcode("return", "return", 0x0F, 0, 0, npc="link", nfp="link"),
     Opcode("return.v", "return", None, 0, 0, npc="link", nfp="link", value="T0", write="always"),
     Opcode("call", "call", 0x10, 0, 0, npc="jump", nfp="call", value="link", write="always"),
+    Opcode("call_indirect", "call_indirect", 0x11, 1, 0, npc="indirect", nfp="call", value="link", write="indirect"),
     Opcode("drop", "drop", 0x1A, 1, 0),
     Opcode("select", "select", 0x1B, 3, 1, value="alu", write="always", pushed=True, alu="select"),
     Opcode("local.get", "local.get", 0x20, 0, 1, value="X", write="always", pushed=True),

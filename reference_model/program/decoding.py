@@ -23,7 +23,7 @@ from reference_model.trace import TraceRecord, Write
 class DecodedRun:
     records: list
     results: list  # i32 bits
-    outcome: str  # "halt" | "trap" | "exhaustion" | "incomplete" | "malformed"
+    outcome: str  # "halt" | "trap" | "exhaustion" | "incomplete" | "unsupported" (message: why)
     message: str = ""
     steps: int = 0  # executed slots (groups), pseudo ones included
     global_writes: dict = field(default_factory=dict)  # global index -> bits (last write)
@@ -54,6 +54,8 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         slot = slots[slot_no]
         if op != slot.op:
             raise MalformedTrace(f"token {i}: fetched {op} at slot {slot_no}, which holds {slot.op}")
+        if op == "halt" and slot_no:  # a call_indirect reached a function the model does not run
+            return DecodedRun(records, [], "unsupported", slot.mnemonic, steps=groups, global_writes=gw, dropped=dropped)
         if op == "halt":
             return DecodedRun(records, [] if result is None else [result][: prompt.results], "halt", steps=groups, global_writes=gw, dropped=dropped)
         group = tokens[i : i + vocab.GROUP]
@@ -91,7 +93,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                 writes = (_store(slot, op, fp, cells, b, val),)
             if slot.pc is not None:
                 records.append(TraceRecord(len(records), depth, slot.func, slot.pc, slot.mnemonic, pushed, height, writes))
-            if op == "call":
+            if op in ("call", "call_indirect"):
                 pending_calls.append(len(records) - 1)
                 depth += 1
         if op in ("return", "return.v", "end.func", "end.func.v"):

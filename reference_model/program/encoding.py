@@ -122,18 +122,40 @@ class _Functions:
             if ins.code not in BY_CODE:
                 raise Unsupported(feature_of(ins.code))
 
-    def reachable(self, entry) -> list:
-        order, todo = [], [entry]
+    def type_id(self, sig) -> int:
+        """call_indirect's id of a signature: 1 + the index of the first equal type (255: none is equal)."""
+        for k, t in enumerate(self.m.types):
+            if t == tuple(sig):
+                return k + 1
+        return 255
+
+    def reachable(self, entry, table=None) -> tuple:
+        """(functions, declined): the functions a call of ``entry`` may reach, by ``call`` and, through table 0
+        (``table``: its elements, see encode_invocation), by ``call_indirect``; declined: the table's
+        functions the model cannot run (index -> why), which a call_indirect reaches only to stop there."""
+        order, todo, declined = [], [(entry, True)], {}
         while todo:
-            f = todo.pop()
-            if f in order:
+            f, direct = todo.pop()
+            if f in order or (not direct and f in declined):
                 continue
-            self.check(f)
+            try:
+                self.check(f)
+            except Unsupported as e:
+                if direct:
+                    raise
+                declined[f] = e.feature
+                continue
             order.append(f)
             for ins in self.m.functions[f - self.n_imp].body:
                 if ins.code == 0x10:
-                    todo.append(ins.imm[0])
-        return order
+                    todo.append((ins.imm[0], True))
+                elif ins.code == 0x11:
+                    if table is None:
+                        raise Unsupported("call_indirect (no table state)")
+                    if ins.imm[1] != 0:
+                        raise Unsupported("call_indirect through a table other than table 0")
+                    todo.extend((e, False) for e in table if isinstance(e, int))
+        return order, declined
 
 
 _HI_CODES = {BY_NAME[name].code for name in STORE_HI}  # stores followed by a hidden slot for the next word
@@ -206,15 +228,26 @@ def memory_pages(module: Module) -> int:
 
 
 def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions(),
-                      memory: bytes = b"", dropped: frozenset = frozenset()) -> ProgramPrompt:
+                      memory: bytes = b"", dropped: frozenset = frozenset(), table: list | None = None) -> ProgramPrompt:
     """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits).
 
     ``memory``: the memory's current contents (its non-zero words become prompt cells); ``dropped``: the
-    data segments dropped so far (active ones are, after instantiation).
+    data segments dropped so far (active ones are, after instantiation); ``table``: table 0's elements
+    (None: null, an int: a function of this module, or ``(signature, why)``: a function the model cannot
+    run, e.g. another instance's); None when the executor does not know them.
     """
     F = _Functions(module)
     pages = memory_pages(module)
-    funcs = F.reachable(func)
+    funcs, declined = F.reachable(func, table)
+    indirect = any(ins.code == 0x11 for f in funcs for ins in module.functions[f - F.n_imp].body)
+    if indirect:
+        if any(kind == 1 for _, _, kind, _ in module.imports):
+            raise Unsupported("imported table")
+        if len(table) > vocab.MAX_TABLE or len(module.types) >= 255:
+            raise Unsupported(f"table of {len(table)} elements, {len(module.types)} types")
+        F.table_size = len(table)
+        F.frame_bound = max(len(F.sig(f)[0]) + len(module.functions[f - F.n_imp].locals) + 1
+                            + len(module.functions[f - F.n_imp].body) + 8 for f in funcs)
     n_glob = len(module.imported_globals) + len(module.globals)
     slots = [Slot("halt")]
     entry_slot = {}
@@ -234,6 +267,29 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         _encode_function(module, F, f, bodies[f], slots, entry_slot, conv)
     # br_table entries of unreachable code are never executed
     slots = [s if s is not None else Slot("br_entry") for s in slots]
+    cells = []
+    if indirect:  # table 0's elements (a null one is a cell never written)
+        stop = {}  # why -> a halt slot: a call_indirect that reaches a function the model cannot run ends there
+
+        def stop_slot(why):
+            if why not in stop:
+                stop[why] = len(slots)
+                slots.append(Slot("halt", None, None, f"call_indirect to a function not run here ({why})"))
+            return stop[why]
+
+        for i, e in enumerate(table):
+            if e is None:
+                continue
+            if isinstance(e, int) and e in entry_slot:
+                params = F.sig(e)[0]
+                nl = len(params) + len(module.functions[e - F.n_imp].locals)
+                if nl > 255:
+                    raise Unsupported(f"a table function with {nl} locals")
+                entry, tid = entry_slot[e], F.type_id(F.sig(e))
+            else:
+                sig, why = (F.sig(e), declined.get(e, "")) if isinstance(e, int) else e
+                entry, nl, tid = stop_slot(why), 0, F.type_id(sig)
+            cells.append((vocab.TABLE_BASE + i, entry | nl << 16 | tid << 24))
 
     params, results = F.sig(func)
     fn = module.functions[func - F.n_imp]
@@ -243,7 +299,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     for s in slots:
         tokens.append(vocab.op_token(s.op))
         tokens.extend(vocab.byte_token("IMM", b) for b in s.imm)
-    cells = [(1 + g, globals_bits.get(g, 0)) for g in range(n_glob)]
+    cells += [(1 + g, globals_bits.get(g, 0)) for g in range(n_glob)]
     cells += [(fp0 + i, a & 0xFFFFFFFF) for i, a in enumerate(args)]
     cells.append((fp0 + nlocals, 0))  # link: return to slot 0 (halt), fp 0
     if any(ins.code in (0xFC08, 0xFC09) for f in funcs for ins in module.functions[f - F.n_imp].body):
@@ -382,6 +438,16 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         _put16(s.imm, 2, nlocals)
         s.height = arity
         return arity
+    if code == 0x11:  # call_indirect: the callee comes from table 0 (compiler/tables.py)
+        params, results = F.m.types[ins.imm[0]]
+        if any(t != "i32" for t in (*params, *results)) or len(results) > 1:
+            raise Unsupported("call_indirect of a signature other than i32s")
+        d = base + h - 1 - len(params)
+        _put16(s.imm, 10, d)
+        _put16(s.imm, 2, min(d + F.frame_bound, 65535))  # frame top bound for exhaustion
+        _put16(s.imm, 5, F.table_size)
+        s.imm[7] = F.type_id((params, results))
+        return h - 1 - len(params) + len(results)
     if code == 0x10:
         callee = ins.imm[0]
         params, results = F.sig(callee)
