@@ -46,9 +46,13 @@ def test_unsupported_is_classified_before_running():
     inst = s.instantiate(wasmtime.wat2wasm('(module (func (export "f") (result i64) i64.const 1))'))
     with pytest.raises(Unsupported, match="i64"):
         s.invoke(inst, "f", [])
-    inst = s.instantiate(wasmtime.wat2wasm('(module (memory 1) (func (export "f") (result i32) i32.const 0 memory.grow))'))
-    with pytest.raises(Unsupported, match="memory"):
+    # growing past the one page the model holds stops at a halt slot: unsupported, and the memory unknown
+    inst = s.instantiate(wasmtime.wat2wasm('(module (memory 1) (func (export "f") (result i32) i32.const 1 memory.grow)'
+                                           ' (func (export "size") (result i32) memory.size))'))
+    with pytest.raises(Unsupported, match="memory.grow past one page"):
         s.invoke(inst, "f", [])
+    with pytest.raises(Unsupported, match="memory unknown"):
+        s.invoke(inst, "size", [])
     with pytest.raises(Unsupported, match="2 pages"):
         s.instantiate(wasmtime.wat2wasm('(module (memory 2))'))
     # a call_indirect that reaches a function the model cannot run stops there, unsupported (the model

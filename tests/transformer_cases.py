@@ -101,6 +101,14 @@ INDIRECT = """(module
   (func (export "call_v") (param i32) (call_indirect (type $v) (local.get 0)))
 )"""
 
+GROW = """(module
+  (memory 0 3)
+  (func (export "grow") (param i32 i32) (result i32)
+    (i32.add (i32.mul (memory.grow (local.get 0)) (i32.const 10)) (memory.size))
+    (if (local.get 1) (then (i32.store8 (i32.const 65535) (i32.const 9))))
+    (i32.add (i32.load8_u (i32.const 65535))))
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -151,4 +159,7 @@ CASES = [
     ("call_indirect: another type traps", INDIRECT, "call", [3, 1]),
     ("call_indirect: another type (i64 param) traps", INDIRECT, "call_v", [4]),
     ("call_indirect: an imported function of another type traps", INDIRECT, "call_v", [5]),
+    ("memory.grow: 0 -> 1 page, then a store at its last byte", GROW, "grow", [1, 1]),
+    ("memory.grow by 0: the old size, a load past the end traps", GROW, "grow", [0, 0]),
+    ("memory.grow past the maximum fails with -1", GROW, "grow", [4, 0]),
 ]

@@ -154,7 +154,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
             raise Unsupported(a.type)
         bits.append(a.bits)
     prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory),
-                               dropped=frozenset(instance.dropped), table=instance.table)
+                               dropped=frozenset(instance.dropped), table=instance.table,
+                               pages=len(instance.memory) // 65536)
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
@@ -195,6 +196,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         err.min_margin, err.near_tie = min_margin, near_tie
         raise err from None
     provenance = {"selected": gen.selected[row], "margin": gen.margin[row], "best": gen.best[row]}
+    if run.pages is not None and run.pages * 65536 > len(instance.memory):  # memory.grow (before the writes)
+        instance.memory.extend(bytes(run.pages * 65536 - len(instance.memory)))
     instance.apply(run.records)  # what the trace wrote stays written, also when it trapped later
     instance.dropped |= run.dropped
     if run.outcome in ("trap", "exhaustion"):

@@ -213,6 +213,7 @@ def machine_to_graph(machine: MachineDescription) -> Graph:
     arithmetic.build(g, ports, V)
     memory.build(g, ports, V, CONST, key, values)
     memory.build_bulk(g, ports, V, imm)
+    memory.build_grow(g, ports, V, imm)
     tables.build(g, ports, imm, fp_b, key)
 
     return Graph(

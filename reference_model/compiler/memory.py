@@ -65,7 +65,37 @@ def build_bulk(g, ports: dict, V: list, imm: list) -> None:
     g.units("bulk.byte", U.passthrough(imm[10], {V[0]: 1.0}, g.off(["bulk.byte"]), 256.0))
     sign = imm[11]
     g.units("bulk.addi", U.byte_add(X.b, [imm[10], sign, sign, sign], V, off=g.off(["bulk.addi", "bulk.addi.br"])))
-    g.units("bulk.addn", U.byte_add(X.b, T0.b, V, off=g.off(["bulk.addn"])))
+    g.units("bulk.addn", U.byte_add(X.b, T0.b, V, off=g.off(["bulk.addn", "memory.grow.set"])))
+
+
+def build_grow(g, ports: dict, V: list, imm: list) -> None:
+    """memory.grow (n in T0, port X on the size cell, imm bytes 10-11 the largest size it may reach): new =
+    size + n; more than that is a failure (-1), else the old size is pushed; past one page (which the model
+    cannot hold) it jumps to TGT, a halt slot that ends the call as unsupported.  The hidden slot after it,
+    ``memory.grow.set`` (T0 = n kept in scratch, T1 = the result), writes size + n to the size cell unless
+    the result is -1."""
+    T0, T1, X = ports["T0"], ports["T1"], ports["X"]
+    f = g.flag("memory.grow")
+    new = X.u + T0.u
+    g.units("grow.check", U.step(new - (imm[10] + 256 * imm[11]) - 1, {"grow.fail": 1.0}, off=1 - f)
+            + U.step(new - 2, {"grow.big": 1.0}, off=1 - f)
+            + U.step(2.0**32 - 2 - T1.u, {"grow.ok": 1.0}, off=g.off(["memory.grow.set"])))
+    fail = Expr.of("grow.fail")
+    g.units("grow.stop", U.step(Expr.of("grow.big") - fail - 1, {"grow.stop": 1.0}))
+    stop = Expr.of("grow.stop")
+    us = []
+    for k in range(4):
+        us += U.passthrough(X.b[k], {V[k]: 1.0}, (1 - f) + fail, 256.0)
+        us += U.relu(255 * fail - 256 * (1 - f), {V[k]: 1.0})
+    g.units("grow.value", us)
+    us = []
+    for k in range(2):
+        us += U.passthrough(f"pc1.{k}", {f"out.P{k}": 1.0}, (1 - f) + stop, 256.0)
+        us += U.passthrough(imm[8 + k], {f"out.P{k}": 1.0}, (1 - f) + (1 - stop), 256.0)
+    g.units("grow.next_pc", us)
+    ok = Expr.of("grow.ok")
+    g.units("grow.write_address", [u for k in range(2) for u in U.passthrough(
+        f"wb.{k}", {f"out.A{k}": 1.0}, g.off(["memory.grow.set"]) + (1 - ok), 256.0)])
 
 
 def build(g, ports: dict, V: list, offset: list, key: tuple, values: list) -> None:

@@ -28,6 +28,7 @@ class DecodedRun:
     steps: int = 0  # executed slots (groups), pseudo ones included
     global_writes: dict = field(default_factory=dict)  # global index -> bits (last write)
     dropped: set = field(default_factory=set)  # data segments the run dropped (their flag cells written)
+    pages: int | None = None  # the memory's size after the run, if memory.grow changed it
 
 
 class MalformedTrace(Exception):
@@ -46,7 +47,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
     fp = prompt.fp0
     while True:
         if i >= len(tokens):
-            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped)
+            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
         role, value = vocab.describe(tokens[i])
         if role != "OP":
             raise MalformedTrace(f"token {i}: expected an opcode, got {role}:{value}")
@@ -55,16 +56,16 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         if op != slot.op:
             raise MalformedTrace(f"token {i}: fetched {op} at slot {slot_no}, which holds {slot.op}")
         if op == "halt" and slot_no:  # a call_indirect reached a function the model does not run
-            return DecodedRun(records, [], "unsupported", slot.mnemonic, steps=groups, global_writes=gw, dropped=dropped)
+            return DecodedRun(records, [], "unsupported", slot.mnemonic, steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
         if op == "halt":
-            return DecodedRun(records, [] if result is None else [result][: prompt.results], "halt", steps=groups, global_writes=gw, dropped=dropped)
+            return DecodedRun(records, [] if result is None else [result][: prompt.results], "halt", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
         group = tokens[i : i + vocab.GROUP]
         if len(group) > 1 and group[1] in vocab.TRAP_TOKENS:
-            return DecodedRun(records, [], "trap", vocab.TRAP_TOKENS[group[1]], steps=groups, global_writes=gw, dropped=dropped)
+            return DecodedRun(records, [], "trap", vocab.TRAP_TOKENS[group[1]], steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
         if len(group) > 1 and group[1] == vocab.EXHAUST:
-            return DecodedRun(records, [], "exhaustion", "call stack exhausted", steps=groups, global_writes=gw, dropped=dropped)
+            return DecodedRun(records, [], "exhaustion", "call stack exhausted", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
         if len(group) < vocab.GROUP:
-            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped)
+            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
         fields = [vocab.describe(t) for t in group[1:]]
         want = vocab.ROLES[1:]
         if [r for r, _ in fields] != list(want):

@@ -101,6 +101,7 @@ class _Functions:
     def __init__(self, module: Module):
         self.m = module
         self.n_imp = len(module.imported_funcs)
+        self.stops: dict = {}  # why -> halt slot
 
     def sig(self, f):
         t = self.m.imported_funcs[f] if f < self.n_imp else self.m.functions[f - self.n_imp].type_index
@@ -121,6 +122,14 @@ class _Functions:
         for ins in fn.body:
             if ins.code not in BY_CODE:
                 raise Unsupported(feature_of(ins.code))
+
+    def stop(self, why: str, slots: list) -> int:
+        """A halt slot past the functions: the model jumps there when the call reaches what it cannot run
+        (the decoder makes that outcome unsupported, with ``why``)."""
+        if why not in self.stops:
+            self.stops[why] = len(slots)
+            slots.append(Slot("halt", None, None, why))
+        return self.stops[why]
 
     def type_id(self, sig) -> int:
         """call_indirect's id of a signature: 1 + the index of the first equal type (255: none is equal)."""
@@ -159,6 +168,7 @@ class _Functions:
 
 
 _HI_CODES = {BY_NAME[name].code for name in STORE_HI}  # stores followed by a hidden slot for the next word
+MAX_PAGES, LIMIT_PAGES = 65536, 16384  # memory.grow's limits: the spec's, and the reference interpreter's
 _BULK_HIDDEN = {0xFC0B: 3, 0xFC0A: 17}  # hidden loop slots after memory.fill / memory.copy (_bulk_loop)
 MAX_INIT_BYTES = 8192  # a memory.init lays its segment out as one hidden slot per byte
 
@@ -166,7 +176,7 @@ MAX_INIT_BYTES = 8192  # a memory.init lays its segment out as one hidden slot p
 def _hidden_slots(module, ins) -> int:
     if ins.code == 0xFC08:  # memory.init: a check slot before it, its loop and the segment's bytes after it
         return 7 + len(module.data[ins.imm[0]][2])
-    return (ins.code in _HI_CODES) + _BULK_HIDDEN.get(ins.code, 0)
+    return (ins.code in _HI_CODES) + _BULK_HIDDEN.get(ins.code, 0) + 2 * (ins.code == 0x40)
 _MEMORY_READ = {*range(0x28, 0x36), 0x3F, 0x40, 0xFC08, 0xFC0A, 0xFC0B}
 _MEMORY_WRITE = {*range(0x36, 0x3F), 0x40, 0xFC08, 0xFC09, 0xFC0A, 0xFC0B}
 _TABLE = {0x11, 0x25, 0x26, *range(0xFC0C, 0xFC12)}
@@ -228,16 +238,19 @@ def memory_pages(module: Module) -> int:
 
 
 def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions(),
-                      memory: bytes = b"", dropped: frozenset = frozenset(), table: list | None = None) -> ProgramPrompt:
+                      memory: bytes = b"", dropped: frozenset = frozenset(), table: list | None = None,
+                      pages: int | None = None) -> ProgramPrompt:
     """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits).
 
     ``memory``: the memory's current contents (its non-zero words become prompt cells); ``dropped``: the
     data segments dropped so far (active ones are, after instantiation); ``table``: table 0's elements
     (None: null, an int: a function of this module, or ``(signature, why)``: a function the model cannot
-    run, e.g. another instance's); None when the executor does not know them.
+    run, e.g. another instance's); None when the executor does not know them.  ``pages``: the memory's
+    size now (default: its declared minimum).
     """
     F = _Functions(module)
-    pages = memory_pages(module)
+    declared = memory_pages(module)
+    pages = declared if pages is None else pages
     funcs, declined = F.reachable(func, table)
     indirect = any(ins.code == 0x11 for f in funcs for ins in module.functions[f - F.n_imp].body)
     if indirect:
@@ -269,14 +282,6 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     slots = [s if s is not None else Slot("br_entry") for s in slots]
     cells = []
     if indirect:  # table 0's elements (a null one is a cell never written)
-        stop = {}  # why -> a halt slot: a call_indirect that reaches a function the model cannot run ends there
-
-        def stop_slot(why):
-            if why not in stop:
-                stop[why] = len(slots)
-                slots.append(Slot("halt", None, None, f"call_indirect to a function not run here ({why})"))
-            return stop[why]
-
         for i, e in enumerate(table):
             if e is None:
                 continue
@@ -288,7 +293,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
                 entry, tid = entry_slot[e], F.type_id(F.sig(e))
             else:
                 sig, why = (F.sig(e), declined.get(e, "")) if isinstance(e, int) else e
-                entry, nl, tid = stop_slot(why), 0, F.type_id(sig)
+                entry, nl, tid = F.stop(f"call_indirect to a function not run here ({why})", slots), 0, F.type_id(sig)
             cells.append((vocab.TABLE_BASE + i, entry | nl << 16 | tid << 24))
 
     params, results = F.sig(func)
@@ -305,7 +310,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     if any(ins.code in (0xFC08, 0xFC09) for f in funcs for ins in module.functions[f - F.n_imp].body):
         # every segment's flag is a cell (a look-up of a cell never written would find its neighbour's)
         cells += [(vocab.DROP_BASE + x, int(x in dropped)) for x in range(min(len(module.data), vocab.MAX_SEGMENTS))]
-    if pages:
+    if module.memories:  # the size cell even at 0 pages (a look-up of a cell never written finds a neighbour)
         cells.append((vocab.MEM_SIZE_CELL, pages))
         for i in range(0, min(len(memory), 4 * vocab.MEM_WORDS), 4):
             word = int.from_bytes(memory[i : i + 4].ljust(4, b"\0"), "little")
@@ -395,7 +400,7 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv) -> None:
             s.height = h
         elif not dead:
             h = _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i)
-            if code == 0xFC08:  # memory.init sits after its check slot
+            if code in (0xFC08, 0x40):  # memory.init and memory.grow sit after a hidden slot
                 slots[where[i] + 1] = s
                 s.height = h
                 continue
@@ -490,6 +495,20 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
     if code in (0x1B, 0x1C):
         _put16(s.imm, 5, max(base + h - 3, 0))
         return h - 2
+    if code == 0x40:  # memory.grow: keep n, grow, write the new size (compiler/memory.py build_grow)
+        top = base + h
+        slots[where[i]] = _hidden("bulk.addi", s.func, top, X=top - 1, W=top)  # scratch = n
+        _put16(s.imm, 2, vocab.MEM_SIZE_CELL)
+        s.imm[4] = 1
+        _put16(s.imm, 5, top - 1)
+        _put16(s.imm, 10, min(F.m.memories[0][1] or MAX_PAGES, LIMIT_PAGES))
+        s.target = F.stop("memory.grow past one page (the transformer holds one)", slots)
+        _put16(s.imm, 8, s.target)
+        post = _hidden("memory.grow.set", s.func, top + 1)  # T0 = n, T1 = the result; X = the size cell
+        _put16(post.imm, 5, vocab.MEM_SIZE_CELL)
+        post.imm[7] = 1
+        slots[where[i] + 2] = post
+        return h
     if op.value in ("load", "store") or code == 0x3F:
         _put16(s.imm, 2, vocab.MEM_SIZE_CELL)  # port X reads the memory size
         s.imm[4] = 1
