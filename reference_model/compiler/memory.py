@@ -79,7 +79,8 @@ def build_grow(g, ports: dict, V: list, imm: list) -> None:
     new = X.u + T0.u
     g.units("grow.check", U.step(new - (imm[10] + 256 * imm[11]) - 1, {"grow.fail": 1.0}, off=1 - f)
             + U.step(new - 2, {"grow.big": 1.0}, off=1 - f)
-            + U.step(2.0**32 - 2 - T1.u, {"grow.ok": 1.0}, off=g.off(["memory.grow.set"])))
+            # the result is the old size (< 2^24) or -1: its top byte tells them apart, exactly in float32 too
+            + U.step(254 - T1.b[3], {"grow.ok": 1.0}, off=g.off(["memory.grow.set"])))
     fail = Expr.of("grow.fail")
     g.units("grow.stop", U.step(Expr.of("grow.big") - fail - 1, {"grow.stop": 1.0}))
     stop = Expr.of("grow.stop")
