@@ -239,3 +239,44 @@ def test_linking_is_checked_and_an_importer_makes_shared_state_unknown():
         s.instantiate(wasmtime.wat2wasm('(module (import "M" "mem" (memory 1)) (data (i32.const 0) "\\01"))'))
     with pytest.raises(Unsupported, match="memory unknown"):
         s.invoke(src, "get", [])
+
+
+def test_tables_hold_functions_of_other_instances():
+    """A table element naming another instance's function: a function that touches no state is laid out in
+    the prompt and runs (its records name it by its index in its own module); one that reads its module's
+    state stops the call as unsupported.  Table writes persist across calls; traces equal the reference's."""
+    ref = ReferenceExecutor().open_session()
+    model = TransformerExecutor("cpu-f64-hull").open_session()
+    lib = """(module (global $g i32 (i32.const 5))
+      (func (export "pure") (result i32) (i32.const 7))
+      (func (export "reads") (result i32) (global.get $g)))"""
+    user = """(module (type $r (func (result i32)))
+      (import "lib" "pure" (func $pure (result i32))) (import "lib" "reads" (func $reads (result i32)))
+      (func $own (result i32) (i32.const 3))
+      (table 4 funcref) (elem (i32.const 0) func $own $pure $reads)
+      (func (export "call") (param i32) (result i32) (call_indirect (type $r) (local.get 0)))
+      (func (export "copy") (param i32 i32 i32) (table.copy (local.get 0) (local.get 1) (local.get 2))))"""
+    outcomes = []
+    for s in (model, ref):
+        s.register("lib", s.instantiate(wasmtime.wat2wasm(lib)))
+        inst = s.instantiate(wasmtime.wat2wasm(user))
+        got = [_outcome(s, wasmtime.wat2wasm(user), "call", [1])]
+        got.append(_call(s, inst, "copy", [3, 1, 1]))
+        got.append(_call(s, inst, "call", [3]))
+        got.append(_call(s, inst, "call", [1]))
+        outcomes.append(got)
+    for got, want in zip(*outcomes):
+        assert got[:2] == want[:2]
+        assert [r.canonical() for r in got[2] or []] == [r.canonical() for r in want[2] or []]
+    assert outcomes[0][3][1] == [i32(7)] and outcomes[0][2][1] == [i32(7)]
+    inst = model.instantiate(wasmtime.wat2wasm(user))
+    with pytest.raises(Unsupported, match="call_indirect to a function not run here"):
+        model.invoke(inst, "call", [i32(2)])
+
+
+def _call(session, inst, export, args):
+    try:
+        inv = session.invoke(inst, export, [i32(a) for a in args])
+        return ("ok", inv.values, inv.trace)
+    except ExecutorOutcome as e:
+        return (type(e).__name__, e.message, getattr(e, "trace", None))

@@ -109,6 +109,27 @@ GROW = """(module
     (i32.add (i32.load8_u (i32.const 65535))))
 )"""
 
+TABLES = """(module
+  (type $r (func (result i32)))
+  (table $t0 6 funcref)
+  (table $t1 4 funcref)
+  (elem (table $t0) (i32.const 0) func $a $b $c)
+  (elem $p func $c $a)
+  (func $a (type $r) (i32.const 10))
+  (func $b (type $r) (i32.const 20))
+  (func $c (type $r) (i32.const 30))
+  (func (export "copy0") (param i32 i32 i32 i32) (result i32)
+    (table.copy $t0 $t0 (local.get 0) (local.get 1) (local.get 2)) (call_indirect $t0 (type $r) (local.get 3)))
+  (func (export "copy10") (param i32 i32 i32 i32) (result i32)
+    (table.copy $t1 $t0 (local.get 0) (local.get 1) (local.get 2)) (call_indirect $t1 (type $r) (local.get 3)))
+  (func (export "init") (param i32 i32 i32 i32) (result i32)
+    (table.init $t1 $p (local.get 0) (local.get 1) (local.get 2)) (call_indirect $t1 (type $r) (local.get 3)))
+  (func (export "init_active") (param i32 i32 i32 i32) (result i32)
+    (table.init $t1 0 (local.get 0) (local.get 1) (local.get 2)) (call_indirect $t1 (type $r) (local.get 3)))
+  (func (export "drop_init") (param i32 i32 i32 i32) (result i32)
+    (elem.drop $p) (table.init $t1 $p (local.get 0) (local.get 1) (local.get 2)) (call_indirect $t1 (type $r) (local.get 3)))
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -162,4 +183,16 @@ CASES = [
     ("memory.grow: 0 -> 1 page, then a store at its last byte", GROW, "grow", [1, 1]),
     ("memory.grow by 0: the old size, a load past the end traps", GROW, "grow", [0, 0]),
     ("memory.grow past the maximum fails with -1", GROW, "grow", [4, 0]),
+    ("table.copy: overlapping, backward (d > s)", TABLES, "copy0", [1, 0, 3, 3]),
+    ("table.copy: overlapping, forward (d < s)", TABLES, "copy0", [0, 1, 2, 1]),
+    ("table.copy: null elements copy as null", TABLES, "copy0", [0, 3, 3, 0]),
+    ("table.copy: past the table's end traps", TABLES, "copy0", [4, 0, 3, 0]),
+    ("table.copy: between two tables", TABLES, "copy10", [1, 0, 3, 2]),
+    ("table.copy: a source past its end traps", TABLES, "copy10", [2, 4, 3, 0]),
+    ("table.init: a passive segment", TABLES, "init", [0, 0, 2, 1]),
+    ("table.init: from the segment's middle", TABLES, "init", [2, 1, 1, 2]),
+    ("table.init: past the segment's end traps", TABLES, "init", [0, 1, 2, 0]),
+    ("table.init: an active segment is dropped", TABLES, "init_active", [0, 0, 1, 0]),
+    ("table.init after elem.drop: n = 0 runs", TABLES, "drop_init", [0, 0, 0, 0]),
+    ("table.init after elem.drop: n = 1 traps", TABLES, "drop_init", [0, 0, 1, 0]),
 ]

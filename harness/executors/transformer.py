@@ -21,7 +21,7 @@ from reference_model.errors import (Exhaustion, ExecutorOutcome, LinkError, Malf
                                     Trap, Unsupported)
 from reference_model.program.binary import const_value, decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
-from reference_model.program.encoding import encode_invocation, memory_pages, state_use
+from reference_model.program.encoding import Ref, encode_invocation, memory_pages, state_use
 from reference_model.trace import trace_hash
 from reference_model.values import Value
 
@@ -43,7 +43,10 @@ class ModuleInstance:
         self.dropped = {x for x, (_mem, offset, _data) in enumerate(module.data) if offset != -1}
         self.unknown: dict = {}  # part of the state ("memory", "tables", ("global", i)) -> why it is unknown here
         self.shadow = None  # the reference interpreter's instance of the module (linking checks)
-        self.table = None  # table 0's elements as encode_invocation takes them (None: not known here)
+        # tables and element segments as encode_invocation takes them (None: not known here)
+        self.tables: list | None = None
+        self.elems: list | None = None
+        self.ref = None  # store address -> Ref (the session's)
 
     def unknown_reason(self, parts) -> str:
         """Why one of ``parts`` is unknown ("" if all are known); ("global", None) stands for every global."""
@@ -58,11 +61,13 @@ class ModuleInstance:
         return ""
 
     def apply(self, records: list) -> None:
-        """The memory writes of a trace (they persist even when the call trapped later)."""
+        """The memory and table writes of a trace (they persist even when the call trapped later)."""
         for r in records:
             for w in r.writes:
                 if w.kind == "memory":
                     self.memory[w.addr : w.addr + len(w.value)] = w.value
+                elif w.kind == "table" and self.tables is not None:
+                    self.tables[w.index][w.addr : w.addr + len(w.value)] = [self.ref(p) for p in w.value]
 
 
 def _part_name(part) -> str:
@@ -154,7 +159,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
             raise Unsupported(a.type)
         bits.append(a.bits)
     prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory),
-                               dropped=frozenset(instance.dropped), table=instance.table,
+                               dropped=frozenset(instance.dropped), tables=instance.tables, elems=instance.elems,
                                pages=len(instance.memory) // 65536)
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
@@ -200,6 +205,10 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         instance.memory.extend(bytes(run.pages * 65536 - len(instance.memory)))
     instance.apply(run.records)  # what the trace wrote stays written, also when it trapped later
     instance.dropped |= run.dropped
+    n_data = len(instance.module.data)
+    for flag in run.dropped:  # elem.drop: the segment is empty from now on
+        if flag >= n_data and instance.elems is not None and flag - n_data < len(instance.elems):
+            instance.elems[flag - n_data] = []
     if run.outcome in ("trap", "exhaustion"):
         instance.globals.update(run.global_writes)
     if run.outcome == "trap":
@@ -238,6 +247,7 @@ class TransformerSession(Session):
         from .reference import ReferenceExecutor
 
         self.shadow = ReferenceExecutor().open_session()
+        self._by_shadow: dict = {}  # id of a shadow instance -> the instance here
 
     def validate(self, wasm: bytes) -> None:
         try:
@@ -269,25 +279,26 @@ class TransformerSession(Session):
             raise Unsupported(f"module encoding ({unreadable})")
         instance = self._instantiate(m)
         instance.shadow = shadow
-        instance.table = self._table(shadow)
+        instance.ref = self._ref
+        if shadow is not None:
+            self._by_shadow[id(shadow)] = instance
+            instance.tables = [[self._ref(a) for a in t.elements] if t.type.elem == "funcref" else None
+                               for t in shadow.tables]
+            instance.elems = [[self._ref(a) for a in seg] if shadow.module.elems[x].type == "funcref" else None
+                              for x, seg in enumerate(shadow.elems)]
+            instance.dropped |= {len(m.data) + x for x, seg in enumerate(shadow.module.elems) if seg.mode != "passive"}
         return instance
 
-    def _table(self, shadow) -> list | None:
-        """Table 0 after instantiation, from the reference interpreter's instance (its element segments
-        were applied there): each element None, a function index of this module, or (signature, why) for a
-        function of another instance."""
-        if shadow is None or not shadow.tables or shadow.tables[0].type.elem != "funcref":
+    def _ref(self, addr) -> Ref | None:
+        """The Ref of a function's store address (in the shadow store, which allocates like the reference's)."""
+        if addr is None:
             return None
-        out = []
-        for addr in shadow.tables[0].elements:
-            f = None if addr is None else self.shadow.store.funcs[addr]
-            if f is None:
-                out.append(None)
-            elif f.module is shadow:
-                out.append(f.index)
-            else:
-                out.append(((tuple(f.type.params), tuple(f.type.results)), "a function of another instance"))
-        return out
+        f = self.shadow.store.funcs[addr]
+        sig = (tuple(f.type.params), tuple(f.type.results))
+        inst = self._by_shadow.get(id(f.module)) if f.module is not None else None
+        if inst is None:
+            return Ref(addr, None, -1, sig, "a host function" if f.host is not None else "an instance not run here")
+        return Ref(addr, inst.module, f.index, sig)
 
     def _shared(self, m) -> None:
         """Parts of registered instances that module m imports and may change (at instantiation too: data and

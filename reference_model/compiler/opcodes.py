@@ -24,6 +24,7 @@ Columns (the compiler reads the modes, the encoder and decoder the rest):
   write  none | always | if_taken | mem (the memory word of the effective address)
          | indirect (call_indirect: the callee's link cell, fp + N + the element's local count)
          | if_grown (memory.grow's size cell, unless the grow failed: T1 = -1)
+         | table (table.write: the element cell at TABLE_BASE + the table's base + T1)
   pushed whether the trace record's ``pushed`` is the written value
 """
 from __future__ import annotations
@@ -126,6 +127,14 @@ OPCODES: tuple = (
     Opcode("memory.init", "memory.init", 0xFC08, 3, 0, npc="if_false"),
     Opcode("bulk.byte", "", None, 0, 0, npc="jump", value="alu", write="always", alu="byte"),
     Opcode("data.drop", "data.drop", 0xFC09, 0, 0, value="const", write="always"),
+    # tables (compiler/tables.py): table.copy / table.init move whole element cells in hidden loops
+    Opcode("table.copy", "table.copy", 0xFC0E, 3, 0, npc="if_false"),
+    Opcode("table.init", "table.init", 0xFC0C, 3, 0, npc="if_false"),
+    Opcode("elem.check", "", None, 0, 0),
+    Opcode("elem.drop", "elem.drop", 0xFC0D, 0, 0, value="const", write="always"),
+    Opcode("table.read", "", None, 0, 0, value="alu", write="always", alu="tread"),
+    Opcode("table.write", "", None, 0, 0, value="T0", write="table"),
+    Opcode("bulk.word", "", None, 0, 0, npc="jump", value="alu", write="always", alu="word"),
     Opcode("local.zero", "", None, 0, 0, value="zero", write="always"),
     Opcode("halt", "", None, 0, 0),
     Opcode("boot", "", None, 0, 0),

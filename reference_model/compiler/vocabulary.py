@@ -23,7 +23,8 @@ N_IMM = 12  # immediate bytes per instruction slot
 SLOT = 1 + N_IMM  # prompt tokens per instruction slot
 TRAP_KINDS = {"unreachable": "unreachable", "divzero": "integer divide by zero", "overflow": "integer overflow",
               "oob": "out of bounds memory access", "undefined": "undefined element",
-              "uninit": "uninitialized element", "sig": "indirect call type mismatch"}
+              "uninit": "uninitialized element", "sig": "indirect call type mismatch",
+              "table_oob": "out of bounds table access"}
 SPECIALS = ("PAD", *(f"TRAP:{k}" for k in TRAP_KINDS), "EXHAUST")
 
 # linear memory (one page at most): word i (bytes 4i..4i+3, little-endian) is memory cell MEM_BASE + i;
@@ -31,10 +32,12 @@ SPECIALS = ("PAD", *(f"TRAP:{k}" for k in TRAP_KINDS), "EXHAUST")
 MEM_BASE = 16384
 MEM_WORDS = 16384
 MEM_SIZE_CELL = 16383
-# table 0's element i is cell TABLE_BASE + i (call_indirect's look-up); frames stay below TABLE_BASE
+# element i of a table is cell TABLE_BASE + the table's base + i (the tables one after another); frames stay
+# below TABLE_BASE
 TABLE_BASE = 15000
 MAX_TABLE = 1000
-# data segment x is dropped when cell DROP_BASE + x holds 1 (cells between the table and the size cell)
+# data segment x is dropped when cell DROP_BASE + x holds 1, element segment x when DROP_BASE + (number of
+# data segments) + x does (cells between the tables and the size cell)
 DROP_BASE = 16000
 MAX_SEGMENTS = MEM_SIZE_CELL - DROP_BASE
 

@@ -105,10 +105,13 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                 records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, (val,) if result is not None else (), r.height, r.writes)
             depth -= 1
         addr = b[4] | (b[5] << 8)
-        if slot.bulk and records:  # a byte of memory.fill / memory.copy: it extends the record's write
+        if slot.bulk and records:  # an item of a bulk instruction's loop: it extends the record's write
             r = records[-1]
-            records[-1] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, r.pushed, r.height,
-                                      _extend(r.writes, _store(slot, op, fp, cells, b, val)))
+            if op == "table.write":  # an element word: the function's store address (-1: no function's word)
+                w = Write("table", slot.index, addr - slot.base, (prompt.payloads.get(val, -1),))
+            else:
+                w = _store(slot, op, fp, cells, b, val)
+            records[-1] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, r.pushed, r.height, _extend(r.writes, w))
         elif row.value == "store_hi" and addr and records and records[-1].writes:
             # the store crossed into the next word: its bytes there continue the store's write
             r, w = records[-1], records[-1].writes[0]

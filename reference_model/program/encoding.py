@@ -16,6 +16,7 @@ fp+nlocals, then its operand stack.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from reference_model.compiler import vocabulary as vocab
 from reference_model.compiler.opcodes import BY_CODE, BY_NAME, STORE_HI
@@ -53,6 +54,7 @@ class Slot:
     index: int = 0  # local/global index for writes
     imm: list = field(default_factory=lambda: [0] * vocab.N_IMM)
     bulk: bool = False  # a hidden store of a bulk instruction: its byte belongs to that record's write
+    base: int = 0  # table.write: the table's first cell (the write's element index is the cell minus it)
 
 
 @dataclass
@@ -65,6 +67,19 @@ class ProgramPrompt:
     globals_written: dict = field(default_factory=dict)
     fp0: int = 0  # the entry frame pointer
     cells: dict = field(default_factory=dict)  # the prompt's memory cells: address -> value
+    payloads: dict = field(default_factory=dict)  # element word -> the function's store address (0: null)
+
+
+class Ref(NamedTuple):
+    """A function reference as the executor knows it: its store address (the trace's payload), its
+    signature, and its decoded module and index there when the model may run it (module None: it cannot,
+    ``why``)."""
+
+    addr: int
+    module: object
+    func: int
+    sig: tuple
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,13 +140,14 @@ class _Functions:
             if ins.code not in BY_CODE:
                 raise Unsupported(feature_of(ins.code))
 
-    def stop(self, why: str, slots: list) -> int:
+    def stop(self, why: str, slots: list, key=None) -> int:
         """A halt slot past the functions: the model jumps there when the call reaches what it cannot run
-        (the decoder makes that outcome unsupported, with ``why``)."""
-        if why not in self.stops:
-            self.stops[why] = len(slots)
+        (the decoder makes that outcome unsupported, with ``why``); one per ``key`` (default: per why)."""
+        key = why if key is None else key
+        if key not in self.stops:
+            self.stops[key] = len(slots)
             slots.append(Slot("halt", None, None, why))
-        return self.stops[why]
+        return self.stops[key]
 
     def type_id(self, sig) -> int:
         """call_indirect's id of a signature: 1 + the index of the first equal type (255: none is equal)."""
@@ -140,10 +156,11 @@ class _Functions:
                 return k + 1
         return 255
 
-    def reachable(self, entry, table=None) -> tuple:
-        """(functions, declined): the functions a call of ``entry`` may reach, by ``call`` and, through table 0
-        (``table``: its elements, see encode_invocation), by ``call_indirect``; declined: the table's
-        functions the model cannot run (index -> why), which a call_indirect reaches only to stop there."""
+    def reachable(self, entry, targets=None) -> tuple:
+        """(functions, declined): the functions a call of ``entry`` may reach, by ``call`` and, through the
+        tables (``targets``: this module's functions in its tables and element segments), by
+        ``call_indirect``; declined: those the model cannot run (index -> why), which a call_indirect
+        reaches only to stop there."""
         order, todo, declined = [], [(entry, True)], {}
         while todo:
             f, direct = todo.pop()
@@ -161,27 +178,28 @@ class _Functions:
                 if ins.code == 0x10:
                     todo.append((ins.imm[0], True))
                 elif ins.code == 0x11:
-                    if table is None:
+                    if targets is None:
                         raise Unsupported("call_indirect (no table state)")
-                    if ins.imm[1] != 0:
-                        raise Unsupported("call_indirect through a table other than table 0")
-                    todo.extend((e, False) for e in table if isinstance(e, int))
+                    todo.extend((e, False) for e in sorted(targets))
         return order, declined
 
 
 _HI_CODES = {BY_NAME[name].code for name in STORE_HI}  # stores followed by a hidden slot for the next word
 MAX_PAGES, LIMIT_PAGES = 65536, 16384  # memory.grow's limits: the spec's, and the reference interpreter's
-_BULK_HIDDEN = {0xFC0B: 3, 0xFC0A: 17}  # hidden loop slots after memory.fill / memory.copy (_bulk_loop)
+_BULK_HIDDEN = {0xFC0B: 3, 0xFC0A: 17, 0xFC0E: 17}  # hidden loop slots after memory.fill / memory.copy (_bulk_loop)
 MAX_INIT_BYTES = 8192  # a memory.init lays its segment out as one hidden slot per byte
 
 
-def _hidden_slots(module, ins) -> int:
+def _hidden_slots(module, ins, elems=None) -> int:
     if ins.code == 0xFC08:  # memory.init: a check slot before it, its loop and the segment's bytes after it
         return 7 + len(module.data[ins.imm[0]][2])
+    if ins.code == 0xFC0C:  # table.init: the same, with the segment's element words
+        return 7 + len(elems[ins.imm[0]]) if elems is not None and ins.imm[0] < len(elems) else 7
     return (ins.code in _HI_CODES) + _BULK_HIDDEN.get(ins.code, 0) + 2 * (ins.code == 0x40)
 _MEMORY_READ = {*range(0x28, 0x36), 0x3F, 0x40, 0xFC08, 0xFC0A, 0xFC0B}
 _MEMORY_WRITE = {*range(0x36, 0x3F), 0x40, 0xFC08, 0xFC09, 0xFC0A, 0xFC0B}
 _TABLE = {0x11, 0x25, 0x26, *range(0xFC0C, 0xFC12)}
+_PURE_BAN = _MEMORY_READ | _MEMORY_WRITE | _TABLE | {0x10, 0x23, 0x24, 0xD2}  # another instance's function
 ALL_GLOBALS = ("global", None)
 STATE = frozenset({"memory", "tables", ALL_GLOBALS})
 
@@ -240,63 +258,98 @@ def memory_pages(module: Module) -> int:
 
 
 def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions(),
-                      memory: bytes = b"", dropped: frozenset = frozenset(), table: list | None = None,
-                      pages: int | None = None) -> ProgramPrompt:
+                      memory: bytes = b"", dropped: frozenset = frozenset(), tables: list | None = None,
+                      elems: list | None = None, pages: int | None = None) -> ProgramPrompt:
     """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits).
 
     ``memory``: the memory's current contents (its non-zero words become prompt cells); ``dropped``: the
-    data segments dropped so far (active ones are, after instantiation); ``table``: table 0's elements
-    (None: null, an int: a function of this module, or ``(signature, why)``: a function the model cannot
-    run, e.g. another instance's); None when the executor does not know them.  ``pages``: the memory's
-    size now (default: its declared minimum).
+    segment flags set so far (data segment x: x, element segment x: number of data segments + x; active
+    segments are dropped once instantiated); ``tables``: each table's elements (``Ref`` or None for null;
+    a table the executor does not hold is None), ``elems``: each element segment's; None when the
+    executor does not know them.  ``pages``: the memory's size now (default: its declared minimum).
     """
     F = _Functions(module)
     declared = memory_pages(module)
     pages = declared if pages is None else pages
-    funcs, declined = F.reachable(func, table)
-    indirect = any(ins.code == 0x11 for f in funcs for ins in module.functions[f - F.n_imp].body)
-    if indirect:
+    refs = [] if tables is None else [r for t in (*tables, *(elems or ())) if t is not None for r in t if r is not None]
+    funcs, declined = F.reachable(func, None if tables is None else {r.func for r in refs if r.module is module})
+    codes = {ins.code for f in funcs for ins in module.functions[f - F.n_imp].body}
+    F.elems = elems
+    if codes & _TABLE:
         if any(kind == 1 for _, _, kind, _ in module.imports):
             raise Unsupported("imported table")
-        if len(table) > vocab.MAX_TABLE or len(module.types) >= 255:
-            raise Unsupported(f"table of {len(table)} elements, {len(module.types)} types")
-        F.table_size = len(table)
-        F.frame_bound = max(len(F.sig(f)[0]) + len(module.functions[f - F.n_imp].locals) + 1
-                            + len(module.functions[f - F.n_imp].body) + 8 for f in funcs)
+        if tables is None:
+            raise Unsupported("tables (no table state)")
+        F.bases, F.sizes, at = [], [], 0
+        for t in tables:
+            F.bases.append(at)
+            F.sizes.append(None if t is None else len(t))
+            at += 0 if t is None else len(t)
+        if at > vocab.MAX_TABLE or len(module.types) >= 255:
+            raise Unsupported(f"tables of {at} elements, {len(module.types)} types")
+    # functions of other instances the tables name: laid out too when they touch no state and call nothing
+    foreign = {}
+    for r in refs:
+        if r.module is None or r.module is module or (id(r.module), r.func) in foreign:
+            continue
+        G = _Functions(r.module)
+        try:
+            G.check(r.func)
+            if any(ins.code in _PURE_BAN for ins in r.module.functions[r.func - G.n_imp].body):
+                raise Unsupported("a function of another instance that uses its state or calls")
+            foreign[(id(r.module), r.func)] = (G, None)
+        except Unsupported as e:
+            foreign[(id(r.module), r.func)] = (None, e.feature)
     n_glob = len(module.imported_globals) + len(module.globals)
     slots = [Slot("halt")]
     entry_slot = {}
     bodies = {}
     # pass 1: slot numbers (zero-init pseudo slots, br_table entries, hidden exit)
-    for f in funcs:
-        fn = module.functions[f - F.n_imp]
-        entry_slot[f] = len(slots)
+    layout = [(module, F, f, f) for f in funcs] + [(G.m, G, f, key) for key, (G, _) in foreign.items() if G is not None
+                                                   for f in [key[1]]]
+    for m, G, f, key in layout:
+        fn = m.functions[f - G.n_imp]
+        entry_slot[key] = len(slots)
         n = len(slots) + len(fn.locals)
         where = []
         for ins in fn.body:
             where.append(n)
-            n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0) + _hidden_slots(module, ins)
-        bodies[f] = (fn, where, n)  # n = hidden exit slot
+            n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0) + _hidden_slots(m, ins, elems)
+        bodies[key] = (fn, where, n)  # n = hidden exit slot
         slots.extend([None] * (n + 1 - len(slots)))
-    for f in funcs:
-        _encode_function(module, F, f, bodies[f], slots, entry_slot, conv)
+    F.frame_bound = max(len(G.sig(f)[0]) + len(m.functions[f - G.n_imp].locals) + 1 + len(m.functions[f - G.n_imp].body)
+                        + 8 for m, G, f, _ in layout)
+    payloads = {0: None}
+
+    def word(r) -> int:
+        """The element word of a reference: entry slot, local count, type id + 1 (compiler/tables.py)."""
+        if r is None:
+            return 0
+        key = r.func if r.module is module else (id(r.module), r.func)
+        if key in entry_slot:
+            G = F if r.module is module else foreign[key][0]
+            nl = len(r.sig[0]) + len(r.module.functions[r.func - G.n_imp].locals)
+            if nl > 255:
+                raise Unsupported(f"a table function with {nl} locals")
+            w = entry_slot[key] | nl << 16
+        else:
+            why = r.why or declined.get(r.func, "") if r.module is module else r.why or foreign.get(key, (0, ""))[1]
+            w = F.stop(f"call_indirect to a function not run here ({why})", slots, key=("ref", r.addr))
+        w |= F.type_id(r.sig) << 24
+        payloads[w] = r.addr
+        return w
+
+    F.word = word
+    for m, G, f, key in layout:
+        _encode_function(m, G, f, bodies[key], slots, entry_slot, conv, key)
     # br_table entries of unreachable code are never executed
     slots = [s if s is not None else Slot("br_entry") for s in slots]
     cells = []
-    if indirect:  # table 0's elements (a null one is a cell never written)
-        for i, e in enumerate(table):
-            if e is None:
-                continue
-            if isinstance(e, int) and e in entry_slot:
-                params = F.sig(e)[0]
-                nl = len(params) + len(module.functions[e - F.n_imp].locals)
-                if nl > 255:
-                    raise Unsupported(f"a table function with {nl} locals")
-                entry, tid = entry_slot[e], F.type_id(F.sig(e))
-            else:
-                sig, why = (F.sig(e), declined.get(e, "")) if isinstance(e, int) else e
-                entry, nl, tid = F.stop(f"call_indirect to a function not run here ({why})", slots), 0, F.type_id(sig)
-            cells.append((vocab.TABLE_BASE + i, entry | nl << 16 | tid << 24))
+    if codes & _TABLE:  # the tables' elements (a null one is a cell never written)
+        for t, tab in enumerate(tables):
+            for i, r in enumerate(tab or ()):
+                if r is not None:
+                    cells.append((vocab.TABLE_BASE + F.bases[t] + i, word(r)))
 
     params, results = F.sig(func)
     fn = module.functions[func - F.n_imp]
@@ -309,9 +362,12 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     cells += [(1 + g, globals_bits.get(g, 0)) for g in range(n_glob)]
     cells += [(fp0 + i, a & 0xFFFFFFFF) for i, a in enumerate(args)]
     cells.append((fp0 + nlocals, 0))  # link: return to slot 0 (halt), fp 0
-    if any(ins.code in (0xFC08, 0xFC09) for f in funcs for ins in module.functions[f - F.n_imp].body):
+    if codes & {0xFC08, 0xFC09, 0xFC0C, 0xFC0D}:
         # every segment's flag is a cell (a look-up of a cell never written would find its neighbour's)
-        cells += [(vocab.DROP_BASE + x, int(x in dropped)) for x in range(min(len(module.data), vocab.MAX_SEGMENTS))]
+        n_flags = len(module.data) + len(elems or ())
+        if n_flags > vocab.MAX_SEGMENTS:
+            raise Unsupported(f"{n_flags} data and element segments")
+        cells += [(vocab.DROP_BASE + x, int(x in dropped)) for x in range(n_flags)]
     if module.memories:  # the size cell even at 0 pages (a look-up of a cell never written finds a neighbour)
         cells.append((vocab.MEM_SIZE_CELL, pages))
         for i in range(0, min(len(memory), 4 * vocab.MEM_WORDS), 4):
@@ -326,17 +382,17 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     tokens += [vocab.byte_token("P0", e & 255), vocab.byte_token("P1", e >> 8)]
     tokens += [vocab.byte_token("F0", fp0 & 255), vocab.byte_token("F1", fp0 >> 8)]
     tokens += [vocab.byte_token(r, 0) for r in ("A0", "A1", "V0", "V1", "V2", "V3")]
-    return ProgramPrompt(tokens, slots, e, func, len(results), fp0=fp0, cells=dict(cells))
+    return ProgramPrompt(tokens, slots, e, func, len(results), fp0=fp0, cells=dict(cells), payloads=payloads)
 
 
-def _encode_function(module, F, f, body, slots, entry_slot, conv) -> None:
+def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> None:
     fn, where, exit_slot = body
     params, results = F.sig(f)
     nparams = len(params)
     nlocals = nparams + len(fn.locals)
     base = nlocals + 1  # operand stack starts above the link
     arity_f = len(results)
-    start = entry_slot[f]
+    start = entry_slot[f if key is None else key]
     for i in range(len(fn.locals)):
         s = Slot("local.zero", f, None)
         s.imm[0:2] = [base & 255, base >> 8]
@@ -402,7 +458,7 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv) -> None:
             s.height = h
         elif not dead:
             h = _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i)
-            if code in (0xFC08, 0x40):  # memory.init and memory.grow sit after a hidden slot
+            if code in (0xFC08, 0xFC0C, 0x40):  # memory.init, table.init and memory.grow sit after a hidden slot
                 slots[where[i] + 1] = s
                 s.height = h
                 continue
@@ -450,10 +506,14 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         if any(t != "i32" for t in (*params, *results)) or len(results) > 1:
             raise Unsupported("call_indirect of a signature other than i32s")
         d = base + h - 1 - len(params)
+        t = ins.imm[1]
+        if F.sizes[t] is None:
+            raise Unsupported("call_indirect through a table the executor does not hold")
         _put16(s.imm, 10, d)
         _put16(s.imm, 2, min(d + F.frame_bound, 65535))  # frame top bound for exhaustion
-        _put16(s.imm, 5, F.table_size)
+        _put16(s.imm, 5, F.sizes[t])
         s.imm[7] = F.type_id((params, results))
+        _put16(s.imm, 8, F.bases[t])
         return h - 1 - len(params) + len(results)
     if code == 0x10:
         callee = ins.imm[0]
@@ -540,11 +600,46 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         s.imm[4] = 1
         _put16(s.imm, 10, len(data))
         first = where[i] + 2
-        loop = _init_loop(s.func, top, first, data)
+        loop = _init_loop(s.func, top, first, data, _hidden("i32.store8", s.func, top + 2, bulk=True))
         slots[first : first + len(loop)] = loop
         s.target = first + len(loop)
         _put16(s.imm, 8, s.target)
         return h - 3
+    if code in (0xFC0E, 0xFC0C):  # table.copy x y / table.init y x: bounds, then a hidden loop
+        x, y = ins.imm if code == 0xFC0E else (ins.imm[1], ins.imm[0])
+        if F.sizes[x] is None or (code == 0xFC0E and F.sizes[y] is None):
+            raise Unsupported("a table the executor does not hold")
+        top = base + h
+        write = _hidden("table.write", s.func, top + 2, bulk=True)  # cell(d2) = scratch
+        write.index, write.base = x, vocab.TABLE_BASE + F.bases[x]
+        _put16(write.imm, 10, write.base)
+        _put16(s.imm, 5, F.sizes[x])
+        if code == 0xFC0E:
+            _put16(s.imm, 10, F.sizes[y])
+            read = _hidden("table.read", s.func, top - 1, W=top + 1)  # scratch = cell(s)
+            _put16(read.imm, 8, F.bases[y])
+            first = where[i] + 1
+            loop = _bulk_loop(code, s.func, top, first, read, write)
+        else:
+            segment = F.elems[y] if F.elems is not None and y < len(F.elems) else None
+            if segment is None:
+                raise Unsupported("table.init of a segment the executor does not hold")
+            check = _hidden("elem.check", s.func, top, X=vocab.DROP_BASE + len(F.m.data) + y)
+            check.imm[4] = 1
+            slots[where[i]] = check
+            _put16(s.imm, 10, len(segment))
+            first = where[i] + 2
+            loop = _init_loop(s.func, top, first, [F.word(r) for r in segment], write)
+        slots[first : first + len(loop)] = loop
+        s.target = first + len(loop)
+        _put16(s.imm, 8, s.target)
+        return h - 3
+    if code == 0xFC0D:  # elem.drop x: its flag cell := 1
+        s.index = ins.imm[0]
+        _put16(s.imm, 5, vocab.DROP_BASE + len(F.m.data) + s.index)
+        s.imm[7] = 1
+        s.imm[8] = 1
+        return h
     if code == 0xFC09:  # data.drop x: its flag cell := 1
         s.index = ins.imm[0]
         if s.index >= vocab.MAX_SEGMENTS:
@@ -590,7 +685,7 @@ def _hidden(op: str, func, H: int, X: int | None = None, W: int | None = None, t
     return s
 
 
-def _bulk_loop(code: int, func, top: int, first: int) -> list:
+def _bulk_loop(code: int, func, top: int, first: int, read: Slot | None = None, write: Slot | None = None) -> list:
     """The hidden slots after memory.fill (0xFC0B) or memory.copy (0xFC0A), which starts them when n != 0.
 
     The operands stay in their stack slots (frame offsets d = top-3, v or s = top-2, n = top-1) and are
@@ -606,13 +701,16 @@ def _bulk_loop(code: int, func, top: int, first: int) -> list:
             _hidden("bulk.addi.br", func, top, X=d, W=d, add=1, tgt=first),  # while n != 0
         ]
     fw, bw = first + 2, first + 9
+    if read is None:  # memory.copy: a byte at a time; table.copy passes its element read and write
+        read = _hidden("i32.load8_u", func, top - 1, W=byte)  # byte = mem[s]
+        write = _hidden("i32.store8", func, top + 2, bulk=True)  # mem[d2] = byte
     return [
         _hidden("i32.gt_u", func, top - 1, W=d2),  # d > s ?
         _hidden("br_if", func, top + 1, tgt=bw),
         # forward
         _hidden("bulk.addi", func, top, X=d, W=d2),  # d2 = d
-        _hidden("i32.load8_u", func, top - 1, W=byte),  # byte = mem[s]
-        _hidden("i32.store8", func, top + 2, bulk=True),  # mem[d2] = byte
+        read,
+        write,
         _hidden("bulk.addi", func, top, X=n, W=n, add=-1),
         _hidden("bulk.addi", func, top, X=d2, W=d2, add=1),
         _hidden("bulk.addi.br", func, top, X=s, W=s, add=1, tgt=fw + 1),  # while n != 0
@@ -623,25 +721,40 @@ def _bulk_loop(code: int, func, top: int, first: int) -> list:
         _hidden("bulk.addi", func, top, X=s, W=s, add=-1),
         _hidden("bulk.addi", func, top, X=d2, W=d2, add=-1),
         _hidden("bulk.addi", func, top, X=n, W=n, add=-1),
-        _hidden("i32.load8_u", func, top - 1, W=byte),
-        _hidden("i32.store8", func, top + 2, bulk=True),
+        _copy(read),
+        _copy(write),
         _hidden("br_if", func, top, tgt=bw + 2),  # while n != 0
     ]
 
 
-def _init_loop(func, top: int, first: int, data: bytes) -> list:
-    """The hidden slots after memory.init (which starts them when n != 0): per byte, a br_table on s jumps
-    to the segment's byte s (one bulk.byte slot per byte, which writes it to scratch and jumps on), then
-    store it at d (a copy in scratch), n -= 1, d += 1, s += 1, again while n != 0."""
+def _copy(slot: Slot) -> Slot:
+    return Slot(slot.op, slot.func, slot.pc, slot.mnemonic, imm=list(slot.imm), bulk=slot.bulk, index=slot.index,
+                base=slot.base)
+
+
+def _init_loop(func, top: int, first: int, data, store_slot: Slot) -> list:
+    """The hidden slots after memory.init or table.init (which start them when n != 0): per item, a
+    br_table on s jumps to the segment's item s (one slot per item, which writes it to scratch and jumps
+    on: bulk.byte for a data byte, bulk.word for an element word), then ``store_slot`` puts it at d (a copy
+    in scratch), n -= 1, d += 1, s += 1, again while n != 0."""
     d, s, n, d2, byte = top - 3, top - 2, top - 1, top, top + 1
     store = first + 2 + len(data)
     table = _hidden("br_table", func, top - 1)  # T0 = s
     _put16(table.imm, 10, len(data))
+    items = []
+    for b in data:
+        if isinstance(data, bytes):
+            items.append(_hidden("bulk.byte", func, top, W=byte, tgt=store, add=b))
+        else:  # an element word: entry slot in imm 10-11, local count and type id in X (read absolute)
+            w = _hidden("bulk.word", func, top, X=(b >> 16) & 0xFFFF, W=byte, tgt=store)
+            w.imm[4] = 1
+            _put16(w.imm, 10, b & 0xFFFF)
+            items.append(w)
     return [
         _hidden("bulk.addi", func, top, X=d, W=d2),  # d2 = d
         table,
-        *(_hidden("bulk.byte", func, top, W=byte, tgt=store, add=b) for b in data),
-        _hidden("i32.store8", func, top + 2, bulk=True),  # mem[d2] = byte
+        *items,
+        store_slot,  # mem[d2] = byte, or cell(d2) = word
         _hidden("bulk.addi", func, top, X=n, W=n, add=-1),
         _hidden("bulk.addi", func, top, X=d2, W=d2, add=1),
         _hidden("bulk.addi.br", func, top, X=s, W=s, add=1, tgt=first + 1),  # while n != 0
