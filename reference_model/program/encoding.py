@@ -15,7 +15,7 @@ fp+nlocals, then its operand stack.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from reference_model.compiler import vocabulary as vocab
@@ -601,10 +601,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         _put16(s.imm, 10, len(data))
         first = where[i] + 2
         loop = _init_loop(s.func, top, first, data, _hidden("i32.store8", s.func, top + 2, bulk=True))
-        slots[first : first + len(loop)] = loop
-        s.target = first + len(loop)
-        _put16(s.imm, 8, s.target)
-        return h - 3
+        return _place_loop(s, slots, first, loop, h)
     if code in (0xFC0E, 0xFC0C):  # table.copy x y / table.init y x: bounds, then a hidden loop
         x, y = ins.imm if code == 0xFC0E else (ins.imm[1], ins.imm[0])
         if F.sizes[x] is None or (code == 0xFC0E and F.sizes[y] is None):
@@ -630,21 +627,13 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
             _put16(s.imm, 10, len(segment))
             first = where[i] + 2
             loop = _init_loop(s.func, top, first, [F.word(r) for r in segment], write)
-        slots[first : first + len(loop)] = loop
-        s.target = first + len(loop)
-        _put16(s.imm, 8, s.target)
-        return h - 3
-    if code == 0xFC0D:  # elem.drop x: its flag cell := 1
+        return _place_loop(s, slots, first, loop, h)
+    if code in (0xFC09, 0xFC0D):  # data.drop x / elem.drop x: the segment's flag cell := 1
         s.index = ins.imm[0]
-        _put16(s.imm, 5, vocab.DROP_BASE + len(F.m.data) + s.index)
-        s.imm[7] = 1
-        s.imm[8] = 1
-        return h
-    if code == 0xFC09:  # data.drop x: its flag cell := 1
-        s.index = ins.imm[0]
-        if s.index >= vocab.MAX_SEGMENTS:
-            raise Unsupported(f"data.drop of segment {s.index}")
-        _put16(s.imm, 5, vocab.DROP_BASE + s.index)
+        flag = s.index + (len(F.m.data) if code == 0xFC0D else 0)  # element segments' flags follow the data's
+        if flag >= vocab.MAX_SEGMENTS:
+            raise Unsupported(f"{op.mnemonic} of segment {s.index}")
+        _put16(s.imm, 5, vocab.DROP_BASE + flag)
         s.imm[7] = 1
         s.imm[8] = 1
         return h
@@ -654,15 +643,21 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         first = where[i] + 1
         loop = _bulk_loop(code, s.func, base + h, first)
         assert len(loop) == _BULK_HIDDEN[code]
-        slots[first : first + len(loop)] = loop
-        s.target = first + len(loop)  # n = 0: straight to the next instruction
-        _put16(s.imm, 8, s.target)
-        return h - 3
+        return _place_loop(s, slots, first, loop, h)
     if op.value == "alu":
         _put16(s.imm, 5, max(base + h - op.pops, 0))
         return h - op.pops + 1
     return h - op.pops + op.pushes
 
+
+
+def _place_loop(s: Slot, slots: list, first: int, loop: list, h: int) -> int:
+    """Lay a bulk instruction's hidden loop out from slot ``first``; the instruction jumps past it when n = 0.
+    Returns the height after the instruction (its 3 operands popped)."""
+    slots[first : first + len(loop)] = loop
+    s.target = first + len(loop)
+    _put16(s.imm, 8, s.target)
+    return h - 3
 
 
 def _hidden(op: str, func, H: int, X: int | None = None, W: int | None = None, tgt: int | None = None,
@@ -721,15 +716,10 @@ def _bulk_loop(code: int, func, top: int, first: int, read: Slot | None = None, 
         _hidden("bulk.addi", func, top, X=s, W=s, add=-1),
         _hidden("bulk.addi", func, top, X=d2, W=d2, add=-1),
         _hidden("bulk.addi", func, top, X=n, W=n, add=-1),
-        _copy(read),
-        _copy(write),
+        replace(read, imm=list(read.imm)),
+        replace(write, imm=list(write.imm)),
         _hidden("br_if", func, top, tgt=bw + 2),  # while n != 0
     ]
-
-
-def _copy(slot: Slot) -> Slot:
-    return Slot(slot.op, slot.func, slot.pc, slot.mnemonic, imm=list(slot.imm), bulk=slot.bulk, index=slot.index,
-                base=slot.base)
 
 
 def _init_loop(func, top: int, first: int, data, store_slot: Slot) -> list:
