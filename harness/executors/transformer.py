@@ -28,7 +28,7 @@ from reference_model.values import Value
 from . import ConfigError, parse_config
 from .base import TIE_EPS, Executor, Invocation, NearTie, Session
 
-SPECTEST_GLOBALS = {"global_i32": 666}
+SPECTEST_GLOBALS = {"global_i32": 666, "global_i64": 666}
 DEFAULT_MAX_STEPS = 20000
 HAYSTACK = 8  # earlier prompts kept to fill batches around a needle
 NEEDLE_SEED = 3
@@ -37,7 +37,7 @@ NEEDLE_SEED = 3
 class ModuleInstance:
     def __init__(self, module, globals_bits: dict, memory: bytearray | None = None):
         self.module = module
-        self.globals = globals_bits  # global index -> bits (i32 globals only)
+        self.globals = globals_bits  # global index -> bits (i32 and i64 globals only)
         self.memory = memory if memory is not None else bytearray()  # the linear memory's bytes (one page at most)
         # data segments dropped (data.drop, and active ones once instantiated): memory.init sees them empty
         self.dropped = {x for x, (_mem, offset, _data) in enumerate(module.data) if offset != -1}
@@ -155,7 +155,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
 
     bits = []
     for a in args:
-        if a.type != "i32":
+        if a.type not in ("i32", "i64"):
             raise Unsupported(a.type)
         bits.append(a.bits)
     prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory),
@@ -220,7 +220,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     if run.outcome == "incomplete":
         raise _with(StepLimit(f"step limit {max_steps} reached"), run, min_margin, near_tie)
     instance.globals.update(run.global_writes)
-    return Invocation([Value("i32", r) for r in run.results], steps=len(run.records), tokens=len(tokens),
+    return Invocation([Value(t, r) for t, r in zip(prompt.result_types, run.results)], steps=len(run.records), tokens=len(tokens),
                       trace=run.records, trace_hash=trace_hash(run.records), min_margin=min_margin, near_tie=near_tie,
                       provenance=provenance, extra={"slots_executed": run.steps, "prompt_tokens": len(prompt.tokens),
                              "needle_position": row, "batch": len(prompts)})
@@ -326,15 +326,15 @@ class TransformerSession(Session):
             elif mod in self.registered and name in self.registered[mod].module.exports:
                 src = self.registered[mod]
                 globals_bits[g] = src.globals.get(src.module.exports[name][1], 0)
-            elif t == "i32":
+            elif t in ("i32", "i64"):
                 raise Unsupported(f"imported global {mod}.{name}")
         n_imp = len(m.imported_globals)
         for i, gl in enumerate(m.globals):
-            if gl.type == "i32":
+            if gl.type in ("i32", "i64"):
                 v = gl.init if gl.init is not None else const_value(gl.expr, globals_bits)
                 if v is None:
                     raise Unsupported("global initialiser")
-                globals_bits[n_imp + i] = v & 0xFFFFFFFF
+                globals_bits[n_imp + i] = v & (0xFFFFFFFF if gl.type == "i32" else 0xFFFFFFFFFFFFFFFF)
         memory = bytearray(65536 * memory_pages(m))
         for _mem, offset, data in m.data:
             if offset == -1:  # passive: only memory.init reads it
@@ -380,9 +380,9 @@ class TransformerSession(Session):
             raise Unsupported(why)
         n_imp = len(instance.module.imported_globals)
         t = instance.module.imported_globals[idx][2] if idx < n_imp else instance.module.globals[idx - n_imp].type
-        if t != "i32" or idx not in instance.globals:
+        if t not in ("i32", "i64") or idx not in instance.globals:
             raise Unsupported(t)
-        return Value("i32", instance.globals[idx])
+        return Value(t, instance.globals[idx])
 
 
 class TransformerExecutor(Executor):

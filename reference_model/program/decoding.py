@@ -22,7 +22,7 @@ from reference_model.trace import TraceRecord, Write
 @dataclass
 class DecodedRun:
     records: list
-    results: list  # i32 bits
+    results: list  # bits (an i64 result: its 64 bits)
     outcome: str  # "halt" | "trap" | "exhaustion" | "incomplete" | "unsupported" (message: why)
     message: str = ""
     steps: int = 0  # executed slots (groups), pseudo ones included
@@ -77,19 +77,28 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         val = b[6] | (b[7] << 8) | (b[8] << 16) | (b[9] << 24)
         row = BY_NAME[op]
         groups += 1
+        addr = b[4] | (b[5] << 8)
+        if addr:
+            cells[addr] = val
+        v = val
+        if slot.wide is not None:  # an i64: the two cells the model wrote (the traced slot wrote the last)
+            lo = slot.wide if slot.wide_abs else fp + slot.wide
+            v = cells.get(lo, 0) | (cells.get(lo + 1, 0) << 32)
         if slot.pc is not None or op in ("return", "return.v"):
             height = slot.height
-            if op in ("br_if", "br_if.v") and next_slot != slot.target:
-                height = slot.height_fallthrough
+            if slot.mnemonic == "br_if" and (next_slot != slot.target) != (op == "if"):
+                height = slot.height_fallthrough  # (an i64 br_if is an `if` row that jumps when not taken)
             if op == "br_table":
                 height = slots[next_slot].height
-            pushed = (val,) if row.pushed else ()
+            pushed = (v,) if row.pushed else ()
             writes = ()
-            if op in ("local.set", "local.tee"):
-                writes = (Write("local", slot.index, 0, val),)
-            elif op == "global.set":
-                writes = (Write("global", slot.index, 0, val),)
-                gw[slot.index] = val
+            if slot.mnemonic in ("local.set", "local.tee"):
+                writes = (Write("local", slot.index, 0, v),)
+            elif slot.mnemonic == "global.set":
+                writes = (Write("global", slot.index, 0, v),)
+                gw[slot.index] = v
+            elif slot.gather:
+                writes = (_gather(slot, fp, cells),)
             elif row.write == "mem":
                 writes = (_store(slot, op, fp, cells, b, val),)
             if slot.pc is not None:
@@ -98,13 +107,12 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                 pending_calls.append(len(records) - 1)
                 depth += 1
         if op in ("return", "return.v", "end.func", "end.func.v"):
-            result = val if op.endswith(".v") else None
+            result = v if op.endswith(".v") else None
             if pending_calls:
                 k = pending_calls.pop()
                 r = records[k]
-                records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, (val,) if result is not None else (), r.height, r.writes)
+                records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, (v,) if result is not None else (), r.height, r.writes)
             depth -= 1
-        addr = b[4] | (b[5] << 8)
         if slot.bulk and records:  # an item of a bulk instruction's loop: it extends the record's write
             r = records[-1]
             if op == "table.write":  # an element word: the function's store address (-1: no function's word)
@@ -112,7 +120,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
             else:
                 w = _store(slot, op, fp, cells, b, val)
             records[-1] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, r.pushed, r.height, _extend(r.writes, w))
-        elif row.value == "store_hi" and addr and records and records[-1].writes:
+        elif row.value == "store_hi" and addr and records and records[-1].writes and not slot.micro:
             # the store crossed into the next word: its bytes there continue the store's write
             r, w = records[-1], records[-1].writes[0]
             n = MEMORY_ACCESS[op][0]
@@ -120,7 +128,6 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
             records[-1] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, r.pushed, r.height,
                                       (Write(w.kind, w.index, w.addr, w.value + rest),))
         if addr:
-            cells[addr] = val
             if vocab.DROP_BASE <= addr < vocab.DROP_BASE + vocab.MAX_SEGMENTS and val:
                 dropped.add(addr - vocab.DROP_BASE)
         fp = b[2] | (b[3] << 8)
@@ -139,6 +146,15 @@ def _extend(writes: tuple, w: Write) -> tuple:
     if w.addr + len(w.value) == last.addr:
         return (*writes[:-1], Write(last.kind, last.index, w.addr, w.value + last.value))
     return (*writes, w)
+
+
+def _gather(slot, fp, cells) -> Write:
+    """i64.store's write: its bytes at the effective address, read from the memory words as the model wrote
+    them (hidden i32 stores wrote them; a byte stored elsewhere leaves these unchanged and diverges)."""
+    height = slot.imm[0] | (slot.imm[1] << 8)
+    ea = cells.get(fp + height - 2, 0) + int.from_bytes(bytes(slot.imm[8:12]), "little")
+    data = bytes((cells.get(vocab.MEM_BASE + (ea + j) // 4, 0) >> (8 * ((ea + j) % 4))) & 255 for j in range(slot.gather))
+    return Write("memory", 0, ea, data)
 
 
 def _store(slot, op, fp, cells, b, word) -> Write:

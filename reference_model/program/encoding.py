@@ -22,6 +22,7 @@ from reference_model.compiler import vocabulary as vocab
 from reference_model.compiler.opcodes import BY_CODE, BY_NAME, STORE_HI
 from reference_model.errors import Unsupported
 from reference_model.program.binary import Module
+from reference_model.program.wide import NUMERIC, Micro, width
 
 FEATURES = [
     (0x11, 0x11, "call_indirect"), (0x25, 0x26, "reference types (table.get/set)"),
@@ -55,6 +56,10 @@ class Slot:
     imm: list = field(default_factory=lambda: [0] * vocab.N_IMM)
     bulk: bool = False  # a hidden store of a bulk instruction: its byte belongs to that record's write
     base: int = 0  # table.write: the table's first cell (the write's element index is the cell minus it)
+    micro: bool = False  # a hidden slot of an i64 instruction's microcode (wide.py)
+    wide: int | None = None  # an i64 value: its low cell (frame offset, or absolute with wide_abs); high cell next
+    wide_abs: bool = False
+    gather: int = 0  # i64.store: the record's write is these bytes at the effective address, as the model wrote them
 
 
 @dataclass
@@ -68,6 +73,7 @@ class ProgramPrompt:
     fp0: int = 0  # the entry frame pointer
     cells: dict = field(default_factory=dict)  # the prompt's memory cells: address -> value
     payloads: dict = field(default_factory=dict)  # element word -> the function's store address (0: null)
+    result_types: tuple = ()
 
 
 class Ref(NamedTuple):
@@ -96,20 +102,44 @@ def _put16(imm, at, v):
     imm[at], imm[at + 1] = v & 255, v >> 8
 
 
-def _block_arity(module, instr) -> int:
+def _block_types(module, instr) -> tuple:
+    """The block's result types (at most one value: no multi-value)."""
     kind = instr.imm[0]
     if kind == "empty":
-        return 0
+        return ()
     if kind == "val":
-        if instr.imm[1] != "i32":
-            raise Unsupported(instr.imm[1])
-        return 1
+        width(instr.imm[1])
+        return (instr.imm[1],)
     params, results = module.types[instr.imm[1]]
     if params or len(results) > 1:
         raise Unsupported("multi-value")
-    if results and results[0] != "i32":
-        raise Unsupported(results[0])
-    return len(results)
+    for t in results:
+        width(t)
+    return tuple(results)
+
+
+def cells_of(types) -> int:
+    """Stack cells of values of these types."""
+    return sum(width(t) for t in types)
+
+
+# i64 instructions beyond wide.NUMERIC: const, loads and stores (the i32 row each uses, sign-extended?)
+I64_CONST = 0x42
+I64_LOADS = {0x29: ("i64.load", "i32.load", None), 0x30: ("i64.load8_s", "i32.load8_s", True),
+             0x31: ("i64.load8_u", "i32.load8_u", False), 0x32: ("i64.load16_s", "i32.load16_s", True),
+             0x33: ("i64.load16_u", "i32.load16_u", False), 0x34: ("i64.load32_s", "i32.load", True),
+             0x35: ("i64.load32_u", "i32.load", False)}
+I64_STORES = {0x37: ("i64.store", "i32.store"), 0x3C: ("i64.store8", "i32.store8"),
+              0x3D: ("i64.store16", "i32.store16"), 0x3E: ("i64.store32", "i32.store")}
+I64_CODES = {I64_CONST, *NUMERIC, *I64_LOADS, *I64_STORES}
+
+
+def mnemonic_of(code: int) -> str:
+    if code in BY_CODE:
+        return BY_CODE[code].mnemonic
+    if code == I64_CONST:
+        return "i64.const"
+    return (NUMERIC.get(code) or I64_LOADS.get(code) or I64_STORES[code])[0]
 
 
 class _Functions:
@@ -132,13 +162,40 @@ class _Functions:
             raise Unsupported(f"undecodable body ({fn.error})")
         params, results = self.sig(f)
         for t in (*params, *results, *fn.locals):
-            if t != "i32":
-                raise Unsupported(t)
+            width(t)
         if len(results) > 1:
             raise Unsupported("multi-value")
         for ins in fn.body:
-            if ins.code not in BY_CODE:
+            if ins.code not in BY_CODE and ins.code not in I64_CODES:
                 raise Unsupported(feature_of(ins.code))
+            if ins.code == 0x1C and any(t not in ("i32", "i64") for t in ins.imm):
+                raise Unsupported(" ".join(ins.imm))
+
+    def frame(self, f) -> tuple:
+        """(offsets, cells): each local's (parameters first) frame offset, and the frame's cells below the
+        link.  A function with an i64 result has at least 2 (its return moves the result to fp+0, fp+1)."""
+        params, results = self.sig(f)
+        offs, at = [], 0
+        for t in (*params, *self.m.functions[f - self.n_imp].locals):
+            offs.append(at)
+            at += width(t)
+        return offs, max(at, 2) if tuple(results) == ("i64",) else at
+
+    def bound(self, f) -> int:
+        """Frame top bound (exhaustion): cells, link, operands; an i64 function's microcode also uses scratch."""
+        fn = self.m.functions[f - self.n_imp]
+        n = self.frame(f)[1] + 1 + len(fn.body) + 8
+        return n + len(fn.body) + 64 if self.wide(f) else n
+
+    def wide(self, f) -> bool:
+        params, results = self.sig(f)
+        fn = self.m.functions[f - self.n_imp]
+        return "i64" in (*params, *results, *fn.locals) or any(ins.code in I64_CODES for ins in fn.body)
+
+    def global_cell(self, g) -> int:
+        """A global's cell: 1 + the cells of the globals before it (an i64 global has two)."""
+        m = self.m
+        return 1 + sum(1 + (_global_type(m, k) == "i64") for k in range(g))
 
     def stop(self, why: str, slots: list, key=None) -> int:
         """A halt slot past the functions: the model jumps there when the call reaches what it cannot run
@@ -184,7 +241,79 @@ class _Functions:
         return order, declined
 
 
-_HI_CODES = {BY_NAME[name].code for name in STORE_HI}  # stores followed by a hidden slot for the next word
+def _typing(m, F, f) -> list:
+    """Per instruction of ``f``'s body: (the operand types before it, after it, the types each of its branch
+    labels carries); None in unreachable code (the validator's stack, read the way _encode_function reads
+    control)."""
+    fn = m.functions[f - F.n_imp]
+    params, results = F.sig(f)
+    ltypes = (*params, *fn.locals)
+    st, ctl, dead, out = [], [], False, []
+    last = len(fn.body) - 1
+
+    def label(depth):  # the types a branch to this label carries
+        if depth >= len(ctl):
+            return tuple(results)
+        return () if ctl[-1 - depth][3] else ctl[-1 - depth][1]
+
+    for i, ins in enumerate(fn.body):
+        c = ins.code
+        before = None if dead else tuple(st)
+        if not dead and c in (0x0C, 0x0D):
+            labels = (label(ins.imm[0]),)
+        elif not dead and c == 0x0E:
+            labels = tuple(label(d) for d in (*ins.imm[0], ins.imm[1]))
+        else:
+            labels = ()
+        if c in (0x02, 0x03, 0x04):
+            if c == 0x04 and not dead:
+                st.pop()
+            ctl.append((tuple(st), _block_types(m, ins), dead, c == 0x03))
+        elif c == 0x05:
+            entry, _, dead, _ = ctl[-1]
+            st = list(entry)
+        elif c == 0x0B and i == last:
+            st, dead = list(results), False
+        elif c == 0x0B:
+            entry, bt, dead, _ = ctl.pop()
+            st = [*entry, *bt]
+        elif not dead:
+            pops, pushes = _effect(m, F, ins, st, ltypes)
+            del st[len(st) - pops:]
+            st.extend(pushes)
+            dead = c in (0x00, 0x0C, 0x0E, 0x0F)
+        out.append((before, None if dead else tuple(st), labels))
+    return out
+
+
+def _effect(m, F, ins, st, ltypes) -> tuple:
+    """(values popped, types pushed) of a plain instruction."""
+    c = ins.code
+    if c in NUMERIC:
+        _, args, res, _ = NUMERIC[c]
+        return len(args), (res,)
+    if c == I64_CONST:
+        return 0, ("i64",)
+    if c in I64_LOADS:
+        return 1, ("i64",)
+    if c in I64_STORES:
+        return 2, ()
+    if c in (0x1B, 0x1C):
+        return 3, (st[-2],)
+    if c in (0x20, 0x21, 0x22):
+        t = ltypes[ins.imm[0]]
+        return (0, (t,)) if c == 0x20 else (1, ()) if c == 0x21 else (1, (t,))
+    if c in (0x23, 0x24):
+        t = _global_type(m, ins.imm[0])
+        return (0, (t,)) if c == 0x23 else (1, ())
+    if c in (0x10, 0x11):
+        params, results = F.sig(ins.imm[0]) if c == 0x10 else m.types[ins.imm[0]]
+        return len(params) + (c == 0x11), tuple(results)
+    op = BY_CODE[c]
+    return op.pops, ("i32",) * op.pushes
+
+
+_HI_CODES = {BY_NAME[name].code for name in STORE_HI} | {0x3D, 0x3E}  # stores followed by a hidden slot for the next word
 MAX_PAGES, LIMIT_PAGES = 65536, 16384  # memory.grow's limits: the spec's, and the reference interpreter's
 _BULK_HIDDEN = {0xFC0B: 3, 0xFC0A: 17, 0xFC0E: 17}  # hidden loop slots after memory.fill / memory.copy (_bulk_loop)
 MAX_INIT_BYTES = 8192  # a memory.init lays its segment out as one hidden slot per byte
@@ -309,16 +438,19 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
                                                    for f in [key[1]]]
     for m, G, f, key in layout:
         fn = m.functions[f - G.n_imp]
+        typing = _typing(m, G, f)
+        offs = G.frame(f)[0]
         entry_slot[key] = len(slots)
-        n = len(slots) + len(fn.locals)
+        n = len(slots) + cells_of(fn.locals)
         where = []
-        for ins in fn.body:
+        last = len(fn.body) - 1
+        for k, (ins, ty) in enumerate(zip(fn.body, typing)):
             where.append(n)
             n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0) + _hidden_slots(m, ins, elems)
-        bodies[key] = (fn, where, n)  # n = hidden exit slot
-        slots.extend([None] * (n + 1 - len(slots)))
-    F.frame_bound = max(len(G.sig(f)[0]) + len(m.functions[f - G.n_imp].locals) + 1 + len(m.functions[f - G.n_imp].body)
-                        + 8 for m, G, f, _ in layout)
+            n += _wide_hidden(m, G, f, ins, ty, offs, k == last)
+        bodies[key] = (fn, where, n, typing)  # n = hidden exit slot
+        slots.extend([None] * (n + len(_exit(f, 0, 0, cells_of(G.sig(f)[1]), 1)) - len(slots)))
+    F.frame_bound = max(G.bound(f) for m, G, f, _ in layout)
     payloads = {0: None}
 
     def word(r) -> int:
@@ -352,15 +484,17 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
                     cells.append((vocab.TABLE_BASE + F.bases[t] + i, word(r)))
 
     params, results = F.sig(func)
-    fn = module.functions[func - F.n_imp]
-    nlocals = len(params) + len(fn.locals)
-    fp0 = n_glob + 1
+    offs, nlocals = F.frame(func)
+    fp0 = F.global_cell(n_glob)
     tokens = []
     for s in slots:
         tokens.append(vocab.op_token(s.op))
         tokens.extend(vocab.byte_token("IMM", b) for b in s.imm)
-    cells += [(1 + g, globals_bits.get(g, 0)) for g in range(n_glob)]
-    cells += [(fp0 + i, a & 0xFFFFFFFF) for i, a in enumerate(args)]
+    for g in range(n_glob):
+        bits = globals_bits.get(g, 0)
+        cells += [(F.global_cell(g), bits & 0xFFFFFFFF)] + [(F.global_cell(g) + 1, bits >> 32)] * (_global_type(module, g) == "i64")
+    for t, o, a in zip(params, offs, args):
+        cells += [(fp0 + o, a & 0xFFFFFFFF)] + [(fp0 + o + 1, (a >> 32) & 0xFFFFFFFF)] * (t == "i64")
     cells.append((fp0 + nlocals, 0))  # link: return to slot 0 (halt), fp 0
     if codes & {0xFC08, 0xFC09, 0xFC0C, 0xFC0D}:
         # every segment's flag is a cell (a look-up of a cell never written would find its neighbour's)
@@ -382,26 +516,28 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     tokens += [vocab.byte_token("P0", e & 255), vocab.byte_token("P1", e >> 8)]
     tokens += [vocab.byte_token("F0", fp0 & 255), vocab.byte_token("F1", fp0 >> 8)]
     tokens += [vocab.byte_token(r, 0) for r in ("A0", "A1", "V0", "V1", "V2", "V3")]
-    return ProgramPrompt(tokens, slots, e, func, len(results), fp0=fp0, cells=dict(cells), payloads=payloads)
+    return ProgramPrompt(tokens, slots, e, func, len(results), fp0=fp0, cells=dict(cells), payloads=payloads,
+                         result_types=tuple(results))
 
 
 def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> None:
-    fn, where, exit_slot = body
+    """Fill ``f``'s slots.  Heights in immediates count cells (an i64 value has two); the trace's heights
+    (``Slot.height``) count values, from the typing pass."""
+    fn, where, exit_slot, typing = body
     params, results = F.sig(f)
     nparams = len(params)
-    nlocals = nparams + len(fn.locals)
+    offs, nlocals = F.frame(f)
     base = nlocals + 1  # operand stack starts above the link
-    arity_f = len(results)
+    arity_f = cells_of(results)
     start = entry_slot[f if key is None else key]
-    for i in range(len(fn.locals)):
+    zero = [offs[nparams + i] + k for i, t in enumerate(fn.locals) for k in range(width(t))]
+    for i, cell in enumerate(zero):
         s = Slot("local.zero", f, None)
         s.imm[0:2] = [base & 255, base >> 8]
-        _put16(s.imm, 5, nparams + i)
+        _put16(s.imm, 5, cell)
         slots[start + i] = s
-    ex = Slot("return.v" if arity_f else "return", f, None, height=arity_f)
-    _put16(ex.imm, 0, base + arity_f)
-    _put16(ex.imm, 2, nlocals)
-    slots[exit_slot] = ex
+    for k, s in enumerate(_exit(f, base, nlocals, arity_f, len(results))):
+        slots[exit_slot + k] = s
 
     # matching structure: for each block start, its else/end index
     match, stack = {}, []
@@ -413,99 +549,310 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
             match[stack[-1]][0] = i
         elif ins.code == 0x0B and stack:
             match[stack.pop()][1] = i
-    # control frames: (kind, start, height at entry, branch arity, end arity, dead outside)
-    ctl = [("func", -1, 0, arity_f, arity_f, False)]
-    h, dead = 0, False
+    # control frames: (kind, start, cells at entry, values at entry, branch types, end types, dead outside)
+    ctl = [("func", -1, 0, 0, tuple(results), tuple(results), False)]
+    h, dead = 0, False  # h: cells (stays as it was through unreachable code)
 
     def label(depth):
-        kind, st, hh, barity, _, _ = ctl[-1 - depth]
+        kind, st, hh, hv, btypes, _, _ = ctl[-1 - depth]
         if kind == "func":
-            return exit_slot, hh, barity
+            return exit_slot, hh, hv, btypes
         if kind == "loop":
-            return (where[st] + 1 if conv.loop_target_body else where[st]), hh, barity
-        return where[match[st][1]] + 1, hh, barity
+            return (where[st] + 1 if conv.loop_target_body else where[st]), hh, hv, btypes
+        return where[match[st][1]] + 1, hh, hv, btypes
 
     last = len(fn.body) - 1
     for i, ins in enumerate(fn.body):
-        op = BY_CODE[ins.code]
-        s = Slot(op.name, f, i, op.mnemonic)
-        _put16(s.imm, 0, min(base + max(h, 0), 65535))
+        before, after, _ = typing[i]
         code = ins.code
+        op = BY_CODE.get(code)
+        s = Slot(op.name if op else "nop", f, i, mnemonic_of(code))
+        if before is not None:
+            h = cells_of(before)
+        _put16(s.imm, 0, min(base + max(h, 0), 65535))
         if code in (0x02, 0x03, 0x04):
-            arity = _block_arity(module, ins)
+            types = _block_types(module, ins)
             if code == 0x04:
                 h -= 0 if dead else 1
                 e_, end_ = match[i]
                 s.target = where[e_] + 1 if e_ is not None else (where[end_] if conv.if_false_to_end else where[end_] + 1)
                 _put16(s.imm, 8, s.target)
             kind = {0x02: "block", 0x03: "loop", 0x04: "if"}[code]
-            ctl.append((kind, i, h, 0 if kind == "loop" else arity, arity, dead))
-            s.height = max(h, 0)
+            hv = len(before) - (code == 0x04) if before is not None else 0
+            ctl.append((kind, i, h, hv, () if kind == "loop" else types, types, dead))
+            s.height = hv
         elif code == 0x05:
-            kind, st, hh, ba, ea, was_dead = ctl[-1]
+            kind, st, hh, hv, _, et, was_dead = ctl[-1]
             end_ = match[st][1]
             s.target = where[end_] if conv.else_to_end else where[end_] + 1
             _put16(s.imm, 8, s.target)
-            s.height = hh + ea
+            s.height = hv + len(et)
             h, dead = hh, was_dead
         elif code == 0x0B and i == last:
             s.op = "end.func.v" if arity_f else "end.func"
             _put16(s.imm, 2, nlocals)
-            s.height = arity_f
+            s.height = len(results)
+            if arity_f == 2:  # the low cell to fp+0 first, then the traced slot moves the high one
+                _wide_return(s, f, base, slots, where[i])
+                continue
         elif code == 0x0B:
-            kind, st, hh, ba, ea, was_dead = ctl.pop()
-            h, dead = hh + ea, was_dead
-            s.height = h
+            kind, st, hh, hv, _, et, was_dead = ctl.pop()
+            h, dead = hh + cells_of(et), was_dead
+            s.height = hv + len(et)
         elif not dead:
-            h = _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i)
+            data = _wide_data(F, f, ins, before, base + h, offs)
+            if data is not None:  # an i64 instruction: hidden slots, then the traced one
+                *hidden, s2 = data
+                slots[where[i] : where[i] + len(hidden)] = hidden
+                s2.func, s2.pc, s2.mnemonic, s2.micro = f, i, s.mnemonic, False
+                s2.index = ins.imm[0] if code in (0x20, 0x21, 0x22, 0x23, 0x24) else 0
+                s2.height = len(after)
+                slots[where[i] + len(hidden)] = s2
+                h = cells_of(after)
+                continue
+            if code in (0x0C, 0x0D, 0x0F) and _branch_cells(typing[i], code, results) == 2:
+                at = _wide_branch(s, ins, f, base, h, nlocals, label, slots, where[i])
+                if code == 0x0D:
+                    s.height_fallthrough = len(after)
+                else:
+                    dead = True
+                slots[at] = s
+                continue
+            if code in (0x3C, 0x3D, 0x3E):  # i64.store8/16/32: the i32 store of the low cell
+                s.op, op = I64_STORES[code][1], BY_NAME[I64_STORES[code][1]]
+                h -= 1
+                _put16(s.imm, 0, base + h)
+            h = _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i, typing[i])
             if code in (0xFC08, 0xFC0C, 0x40):  # memory.init, table.init and memory.grow sit after a hidden slot
                 slots[where[i] + 1] = s
-                s.height = h
+                s.height = len(after)
                 continue
-            if s.op not in ("br", "br.v", "br_if", "br_if.v", "return", "return.v"):
-                s.height = h
+            if s.op in ("br", "br.v", "br_if", "br_if.v", "return", "return.v") or s.mnemonic in ("br", "br_if", "return"):
+                pass  # their heights are the label's (set by _encode_plain)
+            else:
+                s.height = len(after)
             if code in (0x00, 0x0C, 0x0E, 0x0F):
                 dead = True
         slots[where[i]] = s
 
 
-def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i) -> int:
+def _branch_cells(ty, code, results) -> int:
+    """Cells the branch (br, br_if, return) carries."""
+    return cells_of(results) if code == 0x0F else cells_of(ty[2][0])
+
+
+def _exit(f, base, nlocals, arity, nresults) -> list:
+    """The function's hidden exit (branches to the function's label jump here): return, with its result."""
+    ex = Slot("return.v" if arity else "return", f, None, height=nresults)
+    _put16(ex.imm, 0, base + arity)
+    _put16(ex.imm, 2, nlocals)
+    if arity < 2:
+        return [ex]
+    m = Micro(f, base + 2)
+    m.mov(base, 0)
+    _put16(ex.imm, 5, 1)
+    ex.wide = 0
+    return [*m.slots, ex]
+
+
+def _wide_return(s: Slot, f, base, slots, at) -> Slot:
+    """end.func / return of an i64 result: a hidden move of the low cell to fp+0, then ``s`` writes the high
+    one to fp+1 (the frame has at least 2 cells, so neither is the link)."""
+    top = (s.imm[0] | s.imm[1] << 8)
+    m = Micro(f, top)
+    m.mov(top - 2, 0)
+    slots[at] = m.slots[0]
+    _put16(s.imm, 5, 1)
+    s.wide = 0
+    slots[at + 1] = s
+    return s
+
+
+def _wide_branch(s: Slot, ins, f, base, h, nlocals, label, slots, at) -> int:
+    """br / br_if / return carrying an i64; returns the traced slot's position."""
+    code, top = ins.code, base + h
+    if code == 0x0F:
+        s.op = "return.v"
+        _put16(s.imm, 2, nlocals)
+        s.height = 1
+        _wide_return(s, f, base, slots, at)
+        return at + 1
+    tgt, hh, hv, _ = label(ins.imm[0])
+    if code == 0x0C:  # move the value to the label's cells, then branch
+        m = Micro(f, top)
+        m.mov(top - 2, base + hh)
+        m.mov(top - 1, base + hh + 1)
+        slots[at : at + 2] = m.slots
+        s.op, s.target, s.height = "br", tgt, hv + 1
+        _put16(s.imm, 8, tgt)
+        return at + 2
+    # br_if: the traced slot is an `if` row (true: on to the moves and a br; false: past them)
+    m = Micro(f, top)
+    m.mov(top - 3, base + hh)
+    m.mov(top - 2, base + hh + 1)
+    m.emit("br", top - 1, tgt=tgt)
+    slots[at + 1 : at + 4] = m.slots
+    s.op, s.target, s.height = "if", at + 4, hv + 1
+    _put16(s.imm, 8, at + 4)
+    return at
+
+
+def _wide_data(F, f, ins, before, top, offs) -> list | None:
+    """The slots of an i64 instruction that computes or moves a value (hidden ones, then the traced one,
+    which Micro made too), or None when ``ins`` is not one.  ``top``: the frame offset above the operands."""
+    c, t, m = ins.code, top, Micro(f, top)
+    if c in NUMERIC:
+        _, args, res, build = NUMERIC[c]
+        dst = at = t - cells_of(args)
+        xs = []
+        for a in args:
+            xs.append(at)
+            at += width(a)
+        out = build(m, *xs)
+        m.mov(out[0], dst)
+        if len(out) == 2:
+            m.mov(out[1], dst + 1)
+            m.slots[-1].wide = dst
+        return m.slots
+    if c == I64_CONST:
+        v = ins.imm[0] & 0xFFFFFFFFFFFFFFFF
+        m.const(v & 0xFFFFFFFF, t)
+        m.const(v >> 32, t + 1)
+        m.slots[-1].wide = t
+        return m.slots
+    if c in I64_LOADS:
+        _, row, signed = I64_LOADS[c]
+        offset = ins.imm[1]
+        if signed is None:  # the high word first: it traps exactly when the whole access is out of bounds
+            m.emit("i32.load", t, X=vocab.MEM_SIZE_CELL, x_abs=True, W=t, offset=min(offset + 4, 0xFFFFFFFF))
+            m.emit("i32.load", t, X=vocab.MEM_SIZE_CELL, x_abs=True, W=t - 1, offset=offset)
+        else:
+            m.emit(row, t, X=vocab.MEM_SIZE_CELL, x_abs=True, W=t - 1, offset=offset)
+            if signed:
+                m.op("shr_s", t - 1, m.const(31, t), dst=t)
+            else:
+                m.const(0, t)
+        m.slots[-1].wide = t - 1
+        return m.slots
+    if c == 0x37:  # i64.store: the high word first (it traps exactly when the whole access would), then the low
+        offset = ins.imm[1]
+        H = m.operands(t - 3, t - 1)
+        for HH, off in ((H, min(offset + 4, 0xFFFFFFFF)), (t - 1, offset)):
+            m.emit("i32.store", HH, X=vocab.MEM_SIZE_CELL, x_abs=True, offset=off)
+            m.emit("i32.store.hi", HH, X=vocab.MEM_SIZE_CELL, x_abs=True, offset=off)
+        m.emit("nop", t - 1, offset=offset).gather = 8
+        return m.slots
+    if c in (0x20, 0x21, 0x22) and offs is not None:
+        x = ins.imm[0]
+        if not _wide_local(F, f, x):
+            return None
+        o = offs[x]
+        if c == 0x20:
+            m.mov(o, t)
+            m.emit("local.get", t + 2, X=o + 1, W=t + 1).wide = t
+        else:
+            m.mov(t - 2, o)
+            m.emit("local.set" if c == 0x21 else "local.tee", t, W=o + 1).wide = o
+        return m.slots
+    if c in (0x23, 0x24):
+        g = ins.imm[0]
+        if _global_type(F.m, g) != "i64":
+            return None
+        ga = F.global_cell(g)
+        if c == 0x23:
+            m.mov(ga, t, src_abs=True)
+            m.emit("global.get", t + 2, X=ga + 1, x_abs=True, W=t + 1).wide = t
+        else:
+            m.mov(t - 2, ga, dst_abs=True)
+            last = m.emit("global.set", t, W=ga + 1, w_abs=True)
+            last.wide, last.wide_abs = ga, True
+        return m.slots
+    if c in (0x1B, 0x1C) and before[-2] == "i64":
+        lo = m.select(t - 5, t - 3, t - 1)
+        hi = m.select(t - 4, t - 2, t - 1)
+        m.mov(lo, t - 5)
+        m.mov(hi, t - 4)
+        m.slots[-1].wide = t - 5
+        return m.slots
+    return None
+
+
+def _wide_local(F, f, x) -> bool:
+    params, _ = F.sig(f)
+    fn = F.m.functions[f - F.n_imp]
+    return (*params, *fn.locals)[x] == "i64"
+
+
+def _wide_hidden(m, F, f, ins, ty, offs, last: bool) -> int:
+    """Pass 1: the hidden slots an i64 instruction adds (0 for everything else)."""
+    before, _, labels = ty
+    results = tuple(F.sig(f)[1])
+    if ins.code == 0x0B and last:
+        return int(results == ("i64",))
+    if before is None:
+        return 0
+    c = ins.code
+    if c == 0x0C:
+        return 2 * (labels[0] == ("i64",))
+    if c == 0x0D:
+        return 3 * (labels[0] == ("i64",))
+    if c == 0x0E:
+        return 3 * sum(lab == ("i64",) for lab in labels)
+    if c == 0x0F:
+        return int(results == ("i64",))
+    data = _wide_data(F, f, ins, before, 4096, offs)
+    return 0 if data is None else len(data) - 1
+
+
+def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i, ty) -> int:
     code = ins.code
     if code in (0x0C, 0x0D):
         depth = ins.imm[0]
-        tgt, hh, arity = label(depth)
+        tgt, hh, hv, btypes = label(depth)
+        arity = cells_of(btypes)
         if code == 0x0D:
             h -= 1
         s.op = {(0x0C, 0): "br", (0x0C, 1): "br.v", (0x0D, 0): "br_if", (0x0D, 1): "br_if.v"}[(code, arity)]
         s.target = tgt
         _put16(s.imm, 8, tgt)
         _put16(s.imm, 5, base + hh)
-        s.height = hh + arity
-        s.height_fallthrough = h
+        s.height = hv + len(btypes)
+        s.height_fallthrough = len(ty[1]) if ty[1] is not None else 0
         return h
     if code == 0x0E:
         h -= 1
         labels, default = ins.imm
         _put16(s.imm, 10, len(labels))
+        more = where[i] + 2 + len(labels)  # the moves of the entries that carry an i64
         for k, depth in enumerate((*labels, default)):
-            tgt, hh, arity = label(depth)
-            e = Slot("br_entry.v" if arity else "br_entry", s.func, None, height=hh + arity, target=tgt)
+            tgt, hh, hv, btypes = label(depth)
+            arity = cells_of(btypes)
+            e = Slot("br_entry.v" if arity == 1 else "br_entry", s.func, None, height=hv + len(btypes), target=tgt)
             _put16(e.imm, 0, base + h)
-            _put16(e.imm, 8, tgt)
             _put16(e.imm, 5, base + hh)
+            if arity == 2:  # jump to moves of the value (below the index) to the label's cells, then branch
+                m = Micro(s.func, base + h + 1)
+                m.mov(base + h - 2, base + hh)
+                m.mov(base + h - 1, base + hh + 1)
+                m.emit("br", base + h, tgt=tgt)
+                m.slots[0].height = e.height
+                slots[more : more + 3] = m.slots
+                e.target, more = more, more + 3
+            _put16(e.imm, 8, e.target)
             slots[where[i] + 1 + k] = e
         return h
     if code == 0x0F:
-        arity = len(F.sig(s.func)[1])
+        results = F.sig(s.func)[1]
+        arity = cells_of(results)
         s.op = "return.v" if arity else "return"
         _put16(s.imm, 2, nlocals)
-        s.height = arity
+        s.height = len(results)
         return arity
     if code == 0x11:  # call_indirect: the callee comes from table 0 (compiler/tables.py)
         params, results = F.m.types[ins.imm[0]]
-        if any(t != "i32" for t in (*params, *results)) or len(results) > 1:
-            raise Unsupported("call_indirect of a signature other than i32s")
-        d = base + h - 1 - len(params)
+        if len(results) > 1:
+            raise Unsupported("multi-value")
+        d = base + h - 1 - cells_of(params)
         t = ins.imm[1]
         if F.sizes[t] is None:
             raise Unsupported("call_indirect through a table the executor does not hold")
@@ -514,26 +861,26 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         _put16(s.imm, 5, F.sizes[t])
         s.imm[7] = F.type_id((params, results))
         _put16(s.imm, 8, F.bases[t])
-        return h - 1 - len(params) + len(results)
+        return h - 1 - cells_of(params) + cells_of(results)
     if code == 0x10:
         callee = ins.imm[0]
         params, results = F.sig(callee)
-        fn = F.m.functions[callee - F.n_imp]
-        nl = len(params) + len(fn.locals)
-        d = base + h - len(params)
+        nl = F.frame(callee)[1]
+        d = base + h - cells_of(params)
         s.target = entry_slot[callee]
         _put16(s.imm, 8, s.target)
         _put16(s.imm, 10, d)
         _put16(s.imm, 5, d + nl)
-        _put16(s.imm, 2, min(d + nl + 1 + len(fn.body) + 8, 65535))  # frame top bound for exhaustion
-        return h - len(params) + len(results)
+        _put16(s.imm, 2, min(d + F.bound(callee), 65535))  # frame top bound for exhaustion
+        return h - cells_of(params) + cells_of(results)
     if code in (0x20, 0x21, 0x22):
         s.index = ins.imm[0]
+        o = F.frame(s.func)[0][ins.imm[0]]
         if code == 0x20:
-            _put16(s.imm, 2, ins.imm[0])
+            _put16(s.imm, 2, o)
             _put16(s.imm, 5, base + h)
         else:
-            _put16(s.imm, 5, ins.imm[0])
+            _put16(s.imm, 5, o)
         return h + (1 if code == 0x20 else 0 if code == 0x22 else -1)
     if code in (0x23, 0x24):
         g = ins.imm[0]
@@ -542,11 +889,11 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
             raise Unsupported(gt)
         s.index = g
         if code == 0x23:
-            _put16(s.imm, 2, 1 + g)
+            _put16(s.imm, 2, F.global_cell(g))
             s.imm[4] = 1
             _put16(s.imm, 5, base + h)
             return h + 1
-        _put16(s.imm, 5, 1 + g)
+        _put16(s.imm, 5, F.global_cell(g))
         s.imm[7] = 1
         return h - 1
     if code == 0x41:

@@ -1,0 +1,271 @@
+"""i64 as microcode: 64-bit values in two stack cells, computed by hidden slots over the i32 rows.
+
+An i64 value occupies two consecutive cells of the frame, low word first.
+The compiled model has no 64-bit row: an i64 instruction is laid out as a
+short run of hidden slots (the i32 rows ``local.get`` as a move between
+cells, ``i32.const``, the i32 arithmetic blocks, ``select``, loads and
+stores) at their own static heights, followed by one traced slot that
+writes the last cell.  The model executes every slot, one cell per step,
+like any other instruction (rules 1-4); the trace decoder folds the hidden
+slots away and reads the instruction's 64-bit result from the two cells the
+model wrote (``Slot.wide``).
+
+Scratch cells lie above the instruction's operands (frame offsets from
+``top`` up); the function's frame bound leaves room for them.
+"""
+from __future__ import annotations
+
+from reference_model.errors import Unsupported
+
+WIDTH = {"i32": 1, "i64": 2}
+
+
+def width(t) -> int:
+    try:
+        return WIDTH[t]
+    except KeyError:
+        raise Unsupported(t) from None
+
+
+class Micro:
+    """A run of hidden slots for one instruction; cells are frame offsets."""
+
+    def __init__(self, func, top: int):
+        from reference_model.program.encoding import Slot  # one module owns Slot
+
+        self.Slot = Slot
+        self.func, self.top, self.free, self.slots = func, top, top, []
+
+    def new(self, n: int = 1) -> int:
+        c = self.free
+        self.free += n
+        return c
+
+    def emit(self, op: str, H: int, X: int | None = None, W: int | None = None, x_abs=False, w_abs=False,
+             const: int | None = None, tgt: int | None = None, offset: int | None = None):
+        s = self.Slot(op, self.func, None)
+        s.micro = True
+        _put(s.imm, 0, H)
+        if X is not None:
+            _put(s.imm, 2, X)
+            s.imm[4] = int(x_abs)
+        if W is not None:
+            _put(s.imm, 5, W)
+            s.imm[7] = int(w_abs)
+        if tgt is not None:
+            s.target = tgt
+            _put(s.imm, 8, tgt)
+        for v in (const, offset):
+            if v is not None:
+                s.imm[8:12] = [(v >> (8 * k)) & 255 for k in range(4)]
+        self.slots.append(s)
+        return s
+
+    def mov(self, src: int, dst: int | None = None, src_abs=False, dst_abs=False) -> int:
+        dst = self.new() if dst is None else dst
+        self.emit("local.get", self.free, X=src, W=dst, x_abs=src_abs, w_abs=dst_abs)
+        return dst
+
+    def const(self, v: int, dst: int | None = None) -> int:
+        dst = self.new() if dst is None else dst
+        self.emit("i32.const", self.free, W=dst, const=v & 0xFFFFFFFF)
+        return dst
+
+    def operands(self, *xs: int) -> int:
+        """The static height H at which the cells ``xs`` are T(n-1)..T0 (copies when they are not adjacent)."""
+        if all(xs[k + 1] == xs[k] + 1 for k in range(len(xs) - 1)):
+            return xs[-1] + 1
+        s = self.new(len(xs))
+        for k, x in enumerate(xs):
+            self.mov(x, s + k)
+        return s + len(xs)
+
+    def op(self, name: str, *xs: int, dst: int | None = None) -> int:
+        """``name`` (an i32 row, "i32." implied for arithmetic) over the cells ``xs``, into ``dst``."""
+        H = self.operands(*xs)
+        dst = self.new() if dst is None else dst
+        self.emit(name if "." in name or name == "select" else f"i32.{name}", H, W=dst)
+        return dst
+
+    def select(self, a: int, b: int, c: int, dst: int | None = None) -> int:
+        """c != 0 ? a : b"""
+        return self.op("select", a, b, c, dst=dst)
+
+
+def _put(imm, at, v):
+    assert 0 <= v < 65536, v
+    imm[at], imm[at + 1] = v & 255, v >> 8
+
+
+# -- the numeric instructions ---------------------------------------------------------------------------------
+# Each builder gets the Micro and the operands' cells (a: lo, a+1: hi) and returns the result's cells: (lo, hi)
+# for an i64 result, (c,) for an i32 one.  The caller moves them into place; the last move is the traced slot.
+
+def _add(m, a, b):
+    lo = m.op("add", a, b)
+    carry = m.op("lt_u", lo, b)
+    hi = m.op("add", a + 1, b + 1)
+    return lo, m.op("add", hi, carry)
+
+
+def _sub(m, a, b):
+    lo = m.op("sub", a, b)
+    borrow = m.op("lt_u", a, b)
+    hi = m.op("sub", a + 1, b + 1)
+    return lo, m.op("sub", hi, borrow)
+
+
+def _bitwise(name):
+    return lambda m, a, b: (m.op(name, a, b), m.op(name, a + 1, b + 1))
+
+
+def _eqz(m, a):
+    return (m.op("eqz", m.op("or", a, a + 1)),)
+
+
+def _eq(m, a, b):
+    return (m.op("eqz", m.op("or", m.op("xor", a, b), m.op("xor", a + 1, b + 1))),)
+
+
+def _ne(m, a, b):
+    return (m.op("eqz", _eq(m, a, b)[0]),)
+
+
+def _compare(hi_op, lo_op):
+    """hi words differ: their (signed or unsigned) strict comparison; equal: the low words' comparison"""
+    def build(m, a, b):
+        hi = m.op(hi_op, a + 1, b + 1)
+        lo = m.op(lo_op, a, b)
+        same = m.op("eq", a + 1, b + 1)
+        return (m.select(lo, hi, same),)
+    return build
+
+
+def _sign_of(m, x):
+    return m.op("shr_s", x, m.const(31))
+
+
+def _extend_s(m, a):
+    return a, _sign_of(m, a)
+
+
+def _extend_u(m, a):
+    return a, m.const(0)
+
+
+def _wrap(m, a):
+    return (a,)
+
+
+def _extend_n(name):
+    def build(m, a):
+        lo = m.op(name, a)
+        return lo, _sign_of(m, lo)
+    return build
+
+
+def _clz(m, a):
+    low = m.op("add", m.op("clz", a), m.const(32))
+    return m.select(m.op("clz", a + 1), low, a + 1), m.const(0)
+
+
+def _ctz(m, a):
+    high = m.op("add", m.op("ctz", a + 1), m.const(32))
+    return m.select(m.op("ctz", a), high, a), m.const(0)
+
+
+def _popcnt(m, a):
+    return m.op("add", m.op("popcnt", a), m.op("popcnt", a + 1)), m.const(0)
+
+
+def _funnel_left(m, x, y, k, k_inv):
+    """(x << k) | (y >> (32 - k)) for k = 0..31 (k_inv = k ^ 31; the i32 shifts take their count mod 32)"""
+    return m.op("or", m.op("shl", x, k), m.op("shr_u", m.op("shr_u", y, m.const(1)), k_inv))
+
+
+def _funnel_right(m, x, y, k, k_inv):
+    """(x >> k) | (y << (32 - k)) for k = 0..31"""
+    return m.op("or", m.op("shr_u", x, k), m.op("shl", m.op("shl", y, m.const(1)), k_inv))
+
+
+def _shift(kind):
+    def build(m, a, b):
+        k = b  # the count's low word; bit 5 says "by 32 or more"
+        big = m.op("and", k, m.const(32))
+        k_inv = m.op("xor", k, m.const(31))
+        if kind == "shl":
+            lo_small = m.op("shl", a, k)
+            hi_small = _funnel_left(m, a + 1, a, k, k_inv)
+            return m.select(m.const(0), lo_small, big), m.select(lo_small, hi_small, big)
+        hi_small = m.op("shr_s" if kind == "shr_s" else "shr_u", a + 1, k)
+        lo_small = _funnel_right(m, a, a + 1, k, k_inv)
+        fill = _sign_of(m, a + 1) if kind == "shr_s" else m.const(0)
+        return m.select(hi_small, lo_small, big), m.select(fill, hi_small, big)
+    return build
+
+
+def _rotate(kind):
+    def build(m, a, b):
+        k = b if kind == "rotl" else m.op("sub", m.const(0), b)  # rotr by k = rotl by 64 - k
+        big = m.op("and", k, m.const(32))
+        k_inv = m.op("xor", k, m.const(31))
+        p = m.select(a + 1, a, big)  # by 32 or more: the words swap first
+        q = m.select(a, a + 1, big)
+        return _funnel_left(m, p, q, k, k_inv), _funnel_left(m, q, p, k, k_inv)
+    return build
+
+
+def _mulhi_u(m, x, y):
+    """The high word of the 64-bit product of two words, from 16-bit halves (each product fits a word)."""
+    mask, sixteen = m.const(0xFFFF), m.const(16)
+    x0, x1 = m.op("and", x, mask), m.op("shr_u", x, sixteen)
+    y0, y1 = m.op("and", y, mask), m.op("shr_u", y, sixteen)
+    p00, p01 = m.op("mul", x0, y0), m.op("mul", x0, y1)
+    p10, p11 = m.op("mul", x1, y0), m.op("mul", x1, y1)
+    mid = m.op("add", m.op("shr_u", p00, sixteen), m.op("and", p01, mask))
+    mid = m.op("add", mid, m.op("and", p10, mask))
+    hi = m.op("add", p11, m.op("shr_u", p01, sixteen))
+    hi = m.op("add", hi, m.op("shr_u", p10, sixteen))
+    return m.op("add", hi, m.op("shr_u", mid, sixteen))
+
+
+def _mul(m, a, b):
+    lo = m.op("mul", a, b)
+    hi = m.op("add", _mulhi_u(m, a, b), m.op("mul", a, b + 1))
+    return lo, m.op("add", hi, m.op("mul", a + 1, b))
+
+
+# binary code -> (mnemonic, operand types, result type, builder)
+NUMERIC = {
+    0x50: ("i64.eqz", ("i64",), "i32", _eqz),
+    0x51: ("i64.eq", ("i64", "i64"), "i32", _eq),
+    0x52: ("i64.ne", ("i64", "i64"), "i32", _ne),
+    0x53: ("i64.lt_s", ("i64", "i64"), "i32", _compare("lt_s", "lt_u")),
+    0x54: ("i64.lt_u", ("i64", "i64"), "i32", _compare("lt_u", "lt_u")),
+    0x55: ("i64.gt_s", ("i64", "i64"), "i32", _compare("gt_s", "gt_u")),
+    0x56: ("i64.gt_u", ("i64", "i64"), "i32", _compare("gt_u", "gt_u")),
+    0x57: ("i64.le_s", ("i64", "i64"), "i32", _compare("lt_s", "le_u")),
+    0x58: ("i64.le_u", ("i64", "i64"), "i32", _compare("lt_u", "le_u")),
+    0x59: ("i64.ge_s", ("i64", "i64"), "i32", _compare("gt_s", "ge_u")),
+    0x5A: ("i64.ge_u", ("i64", "i64"), "i32", _compare("gt_u", "ge_u")),
+    0x79: ("i64.clz", ("i64",), "i64", _clz),
+    0x7A: ("i64.ctz", ("i64",), "i64", _ctz),
+    0x7B: ("i64.popcnt", ("i64",), "i64", _popcnt),
+    0x7C: ("i64.add", ("i64", "i64"), "i64", _add),
+    0x7D: ("i64.sub", ("i64", "i64"), "i64", _sub),
+    0x7E: ("i64.mul", ("i64", "i64"), "i64", _mul),
+    0x83: ("i64.and", ("i64", "i64"), "i64", _bitwise("and")),
+    0x84: ("i64.or", ("i64", "i64"), "i64", _bitwise("or")),
+    0x85: ("i64.xor", ("i64", "i64"), "i64", _bitwise("xor")),
+    0x86: ("i64.shl", ("i64", "i64"), "i64", _shift("shl")),
+    0x87: ("i64.shr_s", ("i64", "i64"), "i64", _shift("shr_s")),
+    0x88: ("i64.shr_u", ("i64", "i64"), "i64", _shift("shr_u")),
+    0x89: ("i64.rotl", ("i64", "i64"), "i64", _rotate("rotl")),
+    0x8A: ("i64.rotr", ("i64", "i64"), "i64", _rotate("rotr")),
+    0xA7: ("i32.wrap_i64", ("i64",), "i32", _wrap),
+    0xAC: ("i64.extend_i32_s", ("i32",), "i64", _extend_s),
+    0xAD: ("i64.extend_i32_u", ("i32",), "i64", _extend_u),
+    0xC2: ("i64.extend8_s", ("i64",), "i64", _extend_n("extend8_s")),
+    0xC3: ("i64.extend16_s", ("i64",), "i64", _extend_n("extend16_s")),
+    0xC4: ("i64.extend32_s", ("i64",), "i64", _extend_s),
+}
