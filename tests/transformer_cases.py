@@ -1,5 +1,6 @@
-"""The one table of cases: (name, wat module, export, i32 args).  Each runs on the
+"""The one table of cases: (name, wat module, export, args: ints are i32s, or Values).  Each runs on the
 compiled transformer and on the reference interpreter; traces must be identical."""
+from reference_model.values import i64
 
 MATH = """(module
   (func $sq (param i32) (result i32) local.get 0 local.get 0 i32.mul)
@@ -130,6 +131,27 @@ TABLES = """(module
     (elem.drop $p) (table.init $t1 $p (local.get 0) (local.get 1) (local.get 2)) (call_indirect $t1 (type $r) (local.get 3)))
 )"""
 
+I64 = """(module
+  (memory 1)
+  (global $g (mut i64) (i64.const 0x1122334455667788))
+  (func $f (param i64 i32) (result i64) (local i64)
+    local.get 0 local.get 1 i64.extend_i32_s i64.mul local.tee 2 local.get 2 i64.const 13 i64.rotl i64.xor)
+  (func (export "arith") (param i64 i64) (result i64)
+    local.get 0 local.get 1 i64.add local.get 1 i64.sub i32.const -3 call $f local.get 1 i64.shr_s
+    local.get 0 i64.clz i64.add local.get 1 i64.popcnt i64.add local.get 0 i64.shl)
+  (func (export "cmp") (param i64 i64) (result i32)
+    local.get 0 local.get 1 i64.lt_s local.get 0 local.get 1 i64.ge_u i32.add local.get 0 i64.eqz i32.add
+    local.get 0 i32.wrap_i64 i32.add local.get 1 i64.extend32_s local.get 1 i64.ne i32.add)
+  (func (export "mem") (param i32 i64) (result i64)
+    local.get 0 local.get 1 i64.store offset=1 local.get 0 local.get 1 i64.store16 offset=9
+    global.get $g local.get 0 i64.load offset=3 i64.add global.set $g
+    local.get 0 i64.load32_s offset=2 global.get $g i64.xor local.get 0 i64.load8_u offset=8 i64.or)
+  (func (export "branch") (param i64 i32) (result i64)
+    block (result i64) local.get 0 local.get 1 br_if 0 drop i64.const -1 local.get 1 br_table 0 0 end
+    i64.const 5 local.get 1 i32.const 2 i32.gt_u select)
+  (func (export "div") (param i64 i64) (result i64) local.get 0 local.get 1 i64.div_s)
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -195,4 +217,14 @@ CASES = [
     ("table.init: an active segment is dropped", TABLES, "init_active", [0, 0, 1, 0]),
     ("table.init after elem.drop: n = 0 runs", TABLES, "drop_init", [0, 0, 0, 0]),
     ("table.init after elem.drop: n = 1 traps", TABLES, "drop_init", [0, 0, 1, 0]),
+    ("i64: add/sub/mul/rotl/xor/shr_s/clz/popcnt/shl, a call, i64 locals", I64, "arith",
+     [i64(0x123456789ABCDEF0), i64(-0x3000000007)]),
+    ("i64: comparisons, eqz, wrap, extend32_s, ne", I64, "cmp", [i64(-5), i64(0x180000000)]),
+    ("i64: unaligned stores and loads, an i64 global", I64, "mem", [6, i64(0x8877665544332211)]),
+    ("i64: store past the end traps before writing", I64, "mem", [65530, i64(1)]),
+    ("i64: block result, br_if taken", I64, "branch", [i64(0x700000001), 1]),
+    ("i64: br_table with a value, select", I64, "branch", [i64(0x700000001), 0]),
+    ("i64: br_if not taken, select", I64, "branch", [i64(0x700000001), 3]),
+    ("i64: division by zero traps", I64, "div", [i64(1), i64(0)]),
+    ("i64: INT64_MIN / -1 traps", I64, "div", [i64(-(2**63)), i64(-1)]),
 ]

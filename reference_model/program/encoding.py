@@ -460,7 +460,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         key = r.func if r.module is module else (id(r.module), r.func)
         if key in entry_slot:
             G = F if r.module is module else foreign[key][0]
-            nl = len(r.sig[0]) + len(r.module.functions[r.func - G.n_imp].locals)
+            nl = G.frame(r.func)[1]
             if nl > 255:
                 raise Unsupported(f"a table function with {nl} locals")
             w = entry_slot[key] | nl << 16
@@ -600,7 +600,7 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
             h, dead = hh + cells_of(et), was_dead
             s.height = hv + len(et)
         elif not dead:
-            data = _wide_data(F, f, ins, before, base + h, offs)
+            data = _wide_data(F, f, ins, before, base + h, offs, where[i])
             if data is not None:  # an i64 instruction: hidden slots, then the traced one
                 *hidden, s2 = data
                 slots[where[i] : where[i] + len(hidden)] = hidden
@@ -629,7 +629,7 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
                 continue
             if s.op in ("br", "br.v", "br_if", "br_if.v", "return", "return.v") or s.mnemonic in ("br", "br_if", "return"):
                 pass  # their heights are the label's (set by _encode_plain)
-            else:
+            elif after is not None:
                 s.height = len(after)
             if code in (0x00, 0x0C, 0x0E, 0x0F):
                 dead = True
@@ -697,10 +697,10 @@ def _wide_branch(s: Slot, ins, f, base, h, nlocals, label, slots, at) -> int:
     return at
 
 
-def _wide_data(F, f, ins, before, top, offs) -> list | None:
+def _wide_data(F, f, ins, before, top, offs, first: int = 0) -> list | None:
     """The slots of an i64 instruction that computes or moves a value (hidden ones, then the traced one,
     which Micro made too), or None when ``ins`` is not one.  ``top``: the frame offset above the operands."""
-    c, t, m = ins.code, top, Micro(f, top)
+    c, t, m = ins.code, top, Micro(f, top, first)
     if c in NUMERIC:
         _, args, res, build = NUMERIC[c]
         dst = at = t - cells_of(args)

@@ -30,11 +30,15 @@ def width(t) -> int:
 class Micro:
     """A run of hidden slots for one instruction; cells are frame offsets."""
 
-    def __init__(self, func, top: int):
+    def __init__(self, func, top: int, first: int = 0):
         from reference_model.program.encoding import Slot  # one module owns Slot
 
         self.Slot = Slot
-        self.func, self.top, self.free, self.slots = func, top, top, []
+        self.func, self.top, self.free, self.slots, self.first = func, top, top, [], first
+
+    def here(self) -> int:
+        """The slot number the next emitted slot will have."""
+        return self.first + len(self.slots)
 
     def new(self, n: int = 1) -> int:
         c = self.free
@@ -235,6 +239,61 @@ def _mul(m, a, b):
     return lo, m.op("add", hi, m.op("mul", a + 1, b))
 
 
+def _neg(m, lo, hi):
+    """0 - x"""
+    zero = m.const(0)
+    nlo = m.op("sub", zero, lo)
+    return nlo, m.op("sub", m.op("sub", zero, hi), m.op("ne", lo, zero))
+
+
+def _abs(m, lo, hi):
+    nlo, nhi = _neg(m, lo, hi)
+    neg = m.op("lt_s", hi, m.const(0))
+    return m.select(nlo, lo, neg), m.select(nhi, hi, neg), neg
+
+
+def _divmod_u(m, n_lo, n_hi, d_lo, d_hi):
+    """(quotient, remainder) of 64-bit unsigned words: restoring division, one bit per iteration of a hidden
+    loop (64 iterations; the i32 rows at hidden slots, a br_if back)."""
+    q_lo, q_hi = m.mov(n_lo), m.mov(n_hi)
+    r_lo, r_hi = m.const(0), m.const(0)
+    one, k31, i = m.const(1), m.const(31), m.const(64)
+    loop = m.here()
+    m.op("or", m.op("shl", r_hi, one), m.op("shr_u", r_lo, k31), dst=r_hi)
+    m.op("or", m.op("shl", r_lo, one), m.op("shr_u", q_hi, k31), dst=r_lo)
+    m.op("or", m.op("shl", q_hi, one), m.op("shr_u", q_lo, k31), dst=q_hi)
+    m.op("shl", q_lo, one, dst=q_lo)
+    ge = m.select(m.op("ge_u", r_lo, d_lo), m.op("gt_u", r_hi, d_hi), m.op("eq", r_hi, d_hi))
+    t_lo = m.op("sub", r_lo, d_lo)
+    t_hi = m.op("sub", m.op("sub", r_hi, d_hi), m.op("lt_u", r_lo, d_lo))
+    m.select(t_lo, r_lo, ge, dst=r_lo)
+    m.select(t_hi, r_hi, ge, dst=r_hi)
+    m.op("or", q_lo, ge, dst=q_lo)
+    m.op("sub", i, one, dst=i)
+    m.emit("br_if", i + 1, tgt=loop)
+    return (q_lo, q_hi), (r_lo, r_hi)
+
+
+def _division(kind):
+    def build(m, a, b):
+        m.op("div_u", m.const(1), m.op("or", b, b + 1))  # traps "integer divide by zero" when b = 0
+        if kind in ("div_u", "rem_u"):
+            q, r = _divmod_u(m, a, a + 1, b, b + 1)
+            return q if kind == "div_u" else r
+        if kind == "div_s":  # INT64_MIN / -1 traps "integer overflow"
+            n_min = m.op("and", m.op("eqz", a), m.op("eq", a + 1, m.const(0x80000000)))
+            d_m1 = m.op("eq", m.op("and", b, b + 1), m.const(0xFFFFFFFF))
+            over = m.op("and", n_min, d_m1)
+            m.op("div_s", m.const(0x80000000), m.select(m.const(-1), m.const(1), over))
+        n_lo, n_hi, n_neg = _abs(m, a, a + 1)
+        d_lo, d_hi, d_neg = _abs(m, b, b + 1)
+        q, r = _divmod_u(m, n_lo, n_hi, d_lo, d_hi)
+        x, neg = (q, m.op("xor", n_neg, d_neg)) if kind == "div_s" else (r, n_neg)
+        x_lo, x_hi = _neg(m, *x)
+        return m.select(x_lo, x[0], neg), m.select(x_hi, x[1], neg)
+    return build
+
+
 # binary code -> (mnemonic, operand types, result type, builder)
 NUMERIC = {
     0x50: ("i64.eqz", ("i64",), "i32", _eqz),
@@ -254,6 +313,10 @@ NUMERIC = {
     0x7C: ("i64.add", ("i64", "i64"), "i64", _add),
     0x7D: ("i64.sub", ("i64", "i64"), "i64", _sub),
     0x7E: ("i64.mul", ("i64", "i64"), "i64", _mul),
+    0x7F: ("i64.div_s", ("i64", "i64"), "i64", _division("div_s")),
+    0x80: ("i64.div_u", ("i64", "i64"), "i64", _division("div_u")),
+    0x81: ("i64.rem_s", ("i64", "i64"), "i64", _division("rem_s")),
+    0x82: ("i64.rem_u", ("i64", "i64"), "i64", _division("rem_u")),
     0x83: ("i64.and", ("i64", "i64"), "i64", _bitwise("and")),
     0x84: ("i64.or", ("i64", "i64"), "i64", _bitwise("or")),
     0x85: ("i64.xor", ("i64", "i64"), "i64", _bitwise("xor")),
