@@ -300,7 +300,8 @@ def expectations_update(results, expectations_dir, reason):
             done = update_expectations(frame, Path(expectations_dir), executor, reason=reason)
         except ExpectationsError as e:
             raise _fail(str(e)) from None
-        click.echo(f"wrote {done['path']}: {done['kept']} entries kept, {done['dropped']} dropped, {done['added']} added")
+        click.echo(f"wrote {done['path']}: {done['kept']} entries kept, {done['narrowed']} narrowed to configs not run, "
+                   f"{done['dropped']} dropped, {done['added']} added")
 
 
 def _read_results(results):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -127,7 +127,8 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
     * an entry that allows every row it names, at least one of them a
       non-pass, is kept;
     * an entry that names a row it does not allow, or only passing rows
-      (stale), is dropped;
+      (stale), is dropped, or narrowed to the configs it lists that the run
+      did not cover (an explicit list; a glob or none speaks for all);
     * every non-pass row no kept entry allows gets a new entry: rows are
       grouped by file and by the set of statuses a command showed (several
       over repeats or retries make an intermittent entry), unsupported rows
@@ -156,8 +157,15 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
             named.setdefault(index[id(e)], []).append(key)
     dropped = sorted(i for i, got in named.items()
                      if any(k[5] not in old.entries[i].status for k in got) or all(k[5] == "pass" for k in got))
-    kept = [e for i, e in enumerate(old.entries) if i not in dropped]
-    still = Expectations(kept)
+    # an entry that names configs outside this run keeps speaking for those: it is narrowed to them, not
+    # dropped (only an explicit list can be narrowed; a glob or no configs at all means every config)
+    run_configs = set(rows["config"].astype(str))
+    narrowed = {i: [c for c in old.entries[i].configs if c not in run_configs] for i in dropped
+                if old.entries[i].configs and not any(ch in c for c in old.entries[i].configs for ch in "*?[")}
+    narrowed = {i: rest for i, rest in narrowed.items() if rest}
+    dropped = [i for i in dropped if i not in narrowed]
+    kept = [e for i, e in enumerate(old.entries) if i not in dropped and i not in narrowed]
+    still = Expectations(kept + [replace(old.entries[i], configs=tuple(rest)) for i, rest in narrowed.items()])
     open_rows = [k for k in keys if k[5] != "pass" and not ((e := still.lookup(*k[:5])) and k[5] in e.status)]
 
     def reason_of(statuses, file, line, kind, config, message=""):  # a dropped entry's reason, where it still fits
@@ -193,6 +201,8 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
     if table is None:
         table = tomlkit.aot()
         doc.append("expect", table)
+    for i, rest in narrowed.items():
+        table[i]["configs"] = rest
     for i in reversed(dropped):
         del table[i]
     for entry in new:
@@ -201,4 +211,4 @@ def update_expectations(frame: pd.DataFrame, directory: Path, executor: str, rea
         table.append(item)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomlkit.dumps(doc))
-    return {"path": path, "kept": len(kept), "added": len(new), "dropped": len(dropped)}
+    return {"path": path, "kept": len(kept), "added": len(new), "dropped": len(dropped), "narrowed": len(narrowed)}

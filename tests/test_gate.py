@@ -132,3 +132,16 @@ def test_expectations_update_edits_the_file_in_place(tmp_path):
     assert exp.lookup("a.wast", 4, "assert_return", "cpu-f32-dense").reason == "float32 design limit"
     assert exp.lookup("a.wast", 4, "assert_return", "cpu-f64-dense") is None  # a run of one config speaks for it only
     assert not exp.apply(df)["unexpected"].any()
+
+
+def test_expectations_update_narrows_an_entry_to_the_configs_not_run(tmp_path):
+    """A run of one config contradicts a two-config entry only for that config: the other keeps it."""
+    (tmp_path / "transformer.toml").write_text(
+        '[[expect]]\nfile = "a.wast"\nlines = [2]\nconfigs = ["cpu-f32-dense", "cpu-f32-hull"]\n'
+        'status = ["tie_break"]\nreason = "float32 design limit"\n')
+    df = _rows(line=[2], status=["pass"], config=["cpu-f32-hull"])
+    done = update_expectations(df, tmp_path, "transformer")
+    assert (done["narrowed"], done["dropped"], done["added"]) == (1, 0, 0)
+    exp = load_expectations(tmp_path, "transformer")
+    assert exp.lookup("a.wast", 2, "assert_return", "cpu-f32-dense").reason == "float32 design limit"
+    assert exp.lookup("a.wast", 2, "assert_return", "cpu-f32-hull") is None
