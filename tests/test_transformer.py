@@ -12,7 +12,7 @@ import wasmtime
 from harness.executors.reference import ReferenceExecutor
 from harness.executors.transformer import TransformerExecutor
 from reference_model.errors import ExecutorOutcome, Unsupported
-from reference_model.values import Value, i32
+from reference_model.values import Value, i32, i64
 from transformer_cases import CASES, CONTROL, MATH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +43,8 @@ def test_compiled_model_matches_reference(sessions, name, wat, export, args):
 
 def test_unsupported_is_classified_before_running():
     s = TransformerExecutor("cpu-f64-dense").open_session()
-    inst = s.instantiate(wasmtime.wat2wasm('(module (func (export "f") (result i64) i64.const 1))'))
-    with pytest.raises(Unsupported, match="i64"):
+    inst = s.instantiate(wasmtime.wat2wasm('(module (func (export "f") (result f64) f64.const 1))'))
+    with pytest.raises(Unsupported, match="f64"):
         s.invoke(inst, "f", [])
     # growing past the one page the model holds stops at a halt slot: unsupported, and the memory unknown
     inst = s.instantiate(wasmtime.wat2wasm('(module (memory 1) (func (export "f") (result i32) i32.const 1 memory.grow)'
@@ -58,7 +58,7 @@ def test_unsupported_is_classified_before_running():
     # a call_indirect that reaches a function the model cannot run stops there, unsupported (the model
     # jumped to a halt slot of its own); other elements of the same table still run
     inst = s.instantiate(wasmtime.wat2wasm("""(module (table 2 funcref) (elem (i32.const 0) $wide $ok)
-      (func $wide (param i32) (result i32) (i32.wrap_i64 (i64.extend_i32_u (local.get 0))))
+      (func $wide (param i32) (result i32) (i32.trunc_f32_s (f32.convert_i32_s (local.get 0))))
       (func $ok (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
       (func (export "f") (param i32) (result i32) (call_indirect (param i32) (result i32) (i32.const 7) (local.get 0))))"""))
     with pytest.raises(Unsupported, match=r"call_indirect to a function not run here \(conversions\)"):
@@ -280,3 +280,22 @@ def _call(session, inst, export, args):
         return ("ok", inv.values, inv.trace)
     except ExecutorOutcome as e:
         return (type(e).__name__, e.message, getattr(e, "trace", None))
+
+
+@pytest.mark.parametrize("export,a,b", [
+    ("div_u", -1, 3),  # d < 2^16: four 16-bit digits
+    ("rem_u", 0x123456789ABCDEF0, 0x1234567),  # 2^16 <= d < 2^32: the bit loop, 48 iterations
+    ("div_s", 0x7FFFFFFFFFFFFFFF, -0x100000001),  # |d| >= 2^32: 32 iterations, a negative quotient
+    ("rem_s", -(2**63), 0x10001),  # the remainder takes the dividend's sign
+])
+def test_i64_division_paths_match_the_reference_on_hull(export, a, b):
+    """The three paths of the i64 division microcode (program/wide.py), on the hull engine (the bit loop
+    runs about 1,000-1,600 slots: long for dense decoding in the fast suite)."""
+    wat = f"""(module (func (export "{export}") (param i64 i64) (result i64)
+      local.get 0 local.get 1 i64.{export}))"""
+    wasm = wasmtime.wat2wasm(wat)
+    args = [i64(a), i64(b)]
+    got = _outcome(TransformerExecutor("cpu-f64-hull").open_session(), wasm, export, args)
+    want = _outcome(ReferenceExecutor().open_session(), wasm, export, args)
+    assert got[:2] == want[:2]
+    assert [r.canonical() for r in got[2]] == [r.canonical() for r in want[2]]

@@ -405,7 +405,7 @@ class TransformerExecutor(Executor):
 
     def versions(self) -> dict:
         with pinned(tf32=self.options["tf32"]):
-            return {"torch": torch.__version__, "machine": "i32-memory-tables-2", "max_steps": self.options["max_steps"],
+            return {"torch": torch.__version__, "machine": "i32-i64-memory-tables-3", "max_steps": self.options["max_steps"],
                     "max_prompt": self.options["max_prompt"], "weight_format": self.options["weights"],
                     "engine": self.options["engine"],
                     **settings()}

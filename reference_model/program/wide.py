@@ -253,24 +253,99 @@ def _abs(m, lo, hi):
 
 
 def _divmod_u(m, n_lo, n_hi, d_lo, d_hi):
-    """(quotient, remainder) of 64-bit unsigned words: restoring division, one bit per iteration of a hidden
-    loop (64 iterations; the i32 rows at hidden slots, a br_if back)."""
-    q_lo, q_hi = m.mov(n_lo), m.mov(n_hi)
-    r_lo, r_hi = m.const(0), m.const(0)
-    one, k31, i = m.const(1), m.const(31), m.const(64)
+    """(quotient, remainder) of 64-bit unsigned words, in cells.
+
+    d < 2^16: long division by 16-bit digits with the i32 rows (each partial dividend fits a word);
+    otherwise restoring division, one bit per iteration of a hidden loop (a hidden br_if back): 32
+    iterations when d >= 2^32 (the quotient fits a word: start from n shifted by 32), else 48 (it fits 48
+    bits: start from n shifted by 16).
+    """
+    q_lo = m.new(4)
+    q_hi, r_lo, r_hi = q_lo + 1, q_lo + 2, q_lo + 3
+    one, k16, k31 = m.const(1), m.const(16), m.const(31)
+    small = m.op("eqz", m.op("or", d_hi, m.op("shr_u", d_lo, k16)))
+    branch = m.emit("br_if", small + 1)  # target set below: the digit path
+    # bit path: r:q starts as n shifted left by 32 (d >= 2^32) or 16, with that many iterations fewer
+    big = m.op("ne", d_hi, m.const(0))
+    s16_hi = m.op("or", m.op("shl", n_hi, k16), m.op("shr_u", n_lo, k16))
+    m.select(n_hi, m.op("shr_u", n_hi, k16), big, dst=r_lo)
+    m.const(0, r_hi)
+    m.select(m.const(0), m.op("shl", n_lo, k16), big, dst=q_lo)
+    m.select(n_lo, s16_hi, big, dst=q_hi)
+    # the loop's cells are laid out so that most operations find their operands adjacent: r's words each
+    # followed by a copy of d's, a constant after each temporary that is shifted, the select's triples
+    rh = m.new(4)
+    dh, rl, dl = rh + 1, rh + 2, rh + 3
+    for src, dst in ((r_hi, rh), (d_hi, dh), (r_lo, rl), (d_lo, dl)):
+        m.mov(src, dst)
+    qh = m.new(3)
+    ql, gq = qh + 1, qh + 2  # q's words; gq: ge, next to q_lo for the or
+    m.mov(q_hi, qh)
+    m.mov(q_lo, ql)
+    shl1, shr31 = [], []
+    for _ in range(4):  # [temporary, 1] pairs and [temporary, 31] pairs
+        shl1.append(m.new(2))
+        m.const(1, shl1[-1] + 1)
+    for _ in range(3):
+        shr31.append(m.new(2))
+        m.const(31, shr31[-1] + 1)
+    i = m.new(2)
+    m.select(m.const(32), m.const(48), big, dst=i)
+    m.const(1, i + 1)
+    pairs, t, sel_lo, sel_hi = m.new(6), m.new(4), m.new(3), m.new(3)
     loop = m.here()
-    m.op("or", m.op("shl", r_hi, one), m.op("shr_u", r_lo, k31), dst=r_hi)
-    m.op("or", m.op("shl", r_lo, one), m.op("shr_u", q_hi, k31), dst=r_lo)
-    m.op("or", m.op("shl", q_hi, one), m.op("shr_u", q_lo, k31), dst=q_hi)
-    m.op("shl", q_lo, one, dst=q_lo)
-    ge = m.select(m.op("ge_u", r_lo, d_lo), m.op("gt_u", r_hi, d_hi), m.op("eq", r_hi, d_hi))
-    t_lo = m.op("sub", r_lo, d_lo)
-    t_hi = m.op("sub", m.op("sub", r_hi, d_hi), m.op("lt_u", r_lo, d_lo))
-    m.select(t_lo, r_lo, ge, dst=r_lo)
-    m.select(t_hi, r_hi, ge, dst=r_hi)
-    m.op("or", q_lo, ge, dst=q_lo)
-    m.op("sub", i, one, dst=i)
+
+    def funnel(k, x, y, dst):  # dst = (x << 1) | (y >> 31)
+        m.mov(x, shl1[k])
+        m.emit("i32.shl", shl1[k] + 2, W=pairs + 2 * k)
+        m.mov(y, shr31[k])
+        m.emit("i32.shr_u", shr31[k] + 2, W=pairs + 2 * k + 1)
+        m.emit("i32.or", pairs + 2 * k + 2, W=dst)
+
+    funnel(0, rh, rl, rh)
+    funnel(1, rl, qh, rl)
+    funnel(2, qh, ql, qh)
+    m.mov(ql, shl1[3])
+    m.emit("i32.shl", shl1[3] + 2, W=ql)
+    # ge = r >= d: hi words greater, or equal and lo words >=
+    m.emit("i32.ge_u", rl + 2, W=t)
+    m.emit("i32.gt_u", rh + 2, W=t + 1)
+    m.emit("i32.eq", rh + 2, W=t + 2)
+    m.emit("select", t + 3, W=sel_lo + 2)
+    # t = r - d: lo, then hi minus the borrow
+    m.emit("i32.sub", rl + 2, W=sel_lo)
+    m.emit("i32.sub", rh + 2, W=t)
+    m.emit("i32.lt_u", rl + 2, W=t + 1)
+    m.emit("i32.sub", t + 2, W=sel_hi)
+    # r = ge ? t : r; q |= ge
+    m.mov(rl, sel_lo + 1)
+    m.emit("select", sel_lo + 3, W=rl)
+    m.mov(rh, sel_hi + 1)
+    m.mov(sel_lo + 2, sel_hi + 2)
+    m.emit("select", sel_hi + 3, W=rh)
+    m.mov(sel_lo + 2, gq)
+    m.emit("i32.or", gq + 1, W=ql)
+    m.emit("i32.sub", i + 2, W=i)
     m.emit("br_if", i + 1, tgt=loop)
+    for src, dst in ((rl, r_lo), (rh, r_hi), (ql, q_lo), (qh, q_hi)):
+        m.mov(src, dst)
+    done = m.emit("br", m.free)  # target set below: past the digit path
+    # digit path: four 16-bit digits of n, most significant first; r < d < 2^16 keeps r:digit in a word
+    branch.target = m.here()
+    mask, r = m.const(0xFFFF), m.const(0)
+    digits = []
+    for word, shift in ((n_hi, True), (n_hi, False), (n_lo, True), (n_lo, False)):
+        digit = m.op("shr_u", word, k16) if shift else m.op("and", word, mask)
+        cur = m.op("or", m.op("shl", r, k16), digit)
+        digits.append(m.op("div_u", cur, d_lo))
+        m.op("rem_u", cur, d_lo, dst=r)
+    m.op("or", m.op("shl", digits[0], k16), digits[1], dst=q_hi)
+    m.op("or", m.op("shl", digits[2], k16), digits[3], dst=q_lo)
+    m.mov(r, r_lo)
+    m.const(0, r_hi)
+    done.target = m.here()
+    for s in (branch, done):
+        _put(s.imm, 8, s.target)
     return (q_lo, q_hi), (r_lo, r_hi)
 
 
