@@ -185,7 +185,7 @@ class _Functions:
         """Frame top bound (exhaustion): cells, link, operands; an i64 function's microcode also uses scratch."""
         fn = self.m.functions[f - self.n_imp]
         n = self.frame(f)[1] + 1 + len(fn.body) + 8
-        return n + len(fn.body) + 200 if self.wide(f) else n  # (a signed i64 division uses 167 scratch cells)
+        return n + len(fn.body) + 300 if self.wide(f) else n  # (a signed i64 division uses 256 scratch cells)
 
     def wide(self, f) -> bool:
         params, results = self.sig(f)
