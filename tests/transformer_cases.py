@@ -152,6 +152,15 @@ I64 = """(module
   (func (export "div") (param i64 i64) (result i64) local.get 0 local.get 1 i64.div_s)
 )"""
 
+MULTI = """(module
+  (func $swap (param i32 i64) (result i64 i32) local.get 1 local.get 0)
+  (func (export "multi") (param i32 i64) (result i32 i64 i32)
+    local.get 0 local.get 1 call $swap
+    block (param i64 i32) (result i64 i32) local.get 0 br_if 0 drop drop i64.const 3 i32.const 4 end
+    local.get 0 if (param i64 i32) (result i32) i64.extend_i32_u i64.add i32.wrap_i64 else drop drop i32.const -1 end
+    local.get 1 local.get 0 local.get 0 br_table 0 0)
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -225,6 +234,9 @@ CASES = [
     ("i64: block result, br_if taken", I64, "branch", [i64(0x700000001), 1]),
     ("i64: br_table with a value, select", I64, "branch", [i64(0x700000001), 0]),
     ("i64: br_if not taken, select", I64, "branch", [i64(0x700000001), 3]),
+    ("multi-value: call, block and if with parameters, br_if, br_table and return of three values", MULTI,
+     "multi", [2, i64(0x500000007)]),
+    ("multi-value: the other arms", MULTI, "multi", [0, i64(9)]),
     ("i64: division by zero traps", I64, "div", [i64(1), i64(0)]),
     ("i64: INT64_MIN / -1 traps", I64, "div", [i64(-(2**63)), i64(-1)]),
 ]

@@ -22,7 +22,7 @@ from reference_model.trace import TraceRecord, Write
 @dataclass
 class DecodedRun:
     records: list
-    results: list  # bits (an i64 result: its 64 bits)
+    results: list  # bits per result (an i64: its 64 bits)
     outcome: str  # "halt" | "trap" | "exhaustion" | "incomplete" | "unsupported" (message: why)
     message: str = ""
     steps: int = 0  # executed slots (groups), pseudo ones included
@@ -40,7 +40,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
     records: list = []
     pending_calls: list = []  # indices of call records awaiting their results
     depth, slot_no, i, groups = 0, prompt.entry, 0, 0
-    result = None
+    result = ()
     gw: dict = {}
     dropped: set = set()
     cells = dict(prompt.cells)  # every cell as the model wrote it: a store's address operand is read here
@@ -58,7 +58,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         if op == "halt" and slot_no:  # a call_indirect reached a function the model does not run
             return DecodedRun(records, [], "unsupported", slot.mnemonic, steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
         if op == "halt":
-            return DecodedRun(records, [] if result is None else [result][: prompt.results], "halt", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
+            return DecodedRun(records, list(result)[: prompt.results], "halt", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
         group = tokens[i : i + vocab.GROUP]
         if len(group) > 1 and group[1] in vocab.TRAP_TOKENS:
             return DecodedRun(records, [], "trap", vocab.TRAP_TOKENS[group[1]], steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
@@ -107,11 +107,17 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                 pending_calls.append(len(records) - 1)
                 depth += 1
         if op in ("return", "return.v", "end.func", "end.func.v"):
-            result = v if op.endswith(".v") else None
+            result = (v,) if op.endswith(".v") else ()
+            if slot.multi:  # several cells: the results as the model left them at fp+0.. (an i64 in two cells)
+                result, at = [], fp
+                for t in slot.multi:
+                    result.append(cells.get(at, 0) | (cells.get(at + 1, 0) << 32 if t == "i64" else 0))
+                    at += 2 if t == "i64" else 1
+                result = tuple(result)
             if pending_calls:
                 k = pending_calls.pop()
                 r = records[k]
-                records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, (v,) if result is not None else (), r.height, r.writes)
+                records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, result, r.height, r.writes)
             depth -= 1
         if slot.bulk and records:  # an item of a bulk instruction's loop: it extends the record's write
             r = records[-1]

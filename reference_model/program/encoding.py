@@ -57,6 +57,7 @@ class Slot:
     bulk: bool = False  # a hidden store of a bulk instruction: its byte belongs to that record's write
     base: int = 0  # table.write: the table's first cell (the write's element index is the cell minus it)
     micro: bool = False  # a hidden slot of an i64 instruction's microcode (wide.py)
+    multi: tuple = ()  # a return of several cells: the result types, read from fp+0.. (two cells per i64)
     wide: int | None = None  # an i64 value: its low cell (frame offset, or absolute with wide_abs); high cell next
     wide_abs: bool = False
     gather: int = 0  # i64.store: the record's write is these bytes at the effective address, as the model wrote them
@@ -103,19 +104,17 @@ def _put16(imm, at, v):
 
 
 def _block_types(module, instr) -> tuple:
-    """The block's result types (at most one value: no multi-value)."""
+    """The block's (parameter types, result types)."""
     kind = instr.imm[0]
     if kind == "empty":
-        return ()
+        return (), ()
     if kind == "val":
         width(instr.imm[1])
-        return (instr.imm[1],)
+        return (), (instr.imm[1],)
     params, results = module.types[instr.imm[1]]
-    if params or len(results) > 1:
-        raise Unsupported("multi-value")
-    for t in results:
+    for t in (*params, *results):
         width(t)
-    return tuple(results)
+    return tuple(params), tuple(results)
 
 
 def cells_of(types) -> int:
@@ -163,8 +162,6 @@ class _Functions:
         params, results = self.sig(f)
         for t in (*params, *results, *fn.locals):
             width(t)
-        if len(results) > 1:
-            raise Unsupported("multi-value")
         for ins in fn.body:
             if ins.code not in BY_CODE and ins.code not in I64_CODES:
                 raise Unsupported(feature_of(ins.code))
@@ -179,7 +176,7 @@ class _Functions:
         for t in (*params, *self.m.functions[f - self.n_imp].locals):
             offs.append(at)
             at += width(t)
-        return offs, max(at, 2) if tuple(results) == ("i64",) else at
+        return offs, max(at, cells_of(results)) if cells_of(results) > 1 else at
 
     def bound(self, f) -> int:
         """Frame top bound (exhaustion): cells, link, operands; an i64 function's microcode also uses scratch."""
@@ -251,10 +248,10 @@ def _typing(m, F, f) -> list:
     st, ctl, dead, out = [], [], False, []
     last = len(fn.body) - 1
 
-    def label(depth):  # the types a branch to this label carries
+    def label(depth):  # the types a branch to this label carries (a loop's: its parameters)
         if depth >= len(ctl):
             return tuple(results)
-        return () if ctl[-1 - depth][3] else ctl[-1 - depth][1]
+        return ctl[-1 - depth][4] if ctl[-1 - depth][3] else ctl[-1 - depth][1]
 
     for i, ins in enumerate(fn.body):
         c = ins.code
@@ -268,14 +265,15 @@ def _typing(m, F, f) -> list:
         if c in (0x02, 0x03, 0x04):
             if c == 0x04 and not dead:
                 st.pop()
-            ctl.append((tuple(st), _block_types(m, ins), dead, c == 0x03))
+            bp, br = _block_types(m, ins)
+            ctl.append((tuple(st[: len(st) - len(bp)]), br, dead, c == 0x03, bp))
         elif c == 0x05:
-            entry, _, dead, _ = ctl[-1]
-            st = list(entry)
+            entry, _, dead, _, bp = ctl[-1]
+            st = [*entry, *bp]
         elif c == 0x0B and i == last:
             st, dead = list(results), False
         elif c == 0x0B:
-            entry, bt, dead, _ = ctl.pop()
+            entry, bt, dead, _, _ = ctl.pop()
             st = [*entry, *bt]
         elif not dead:
             pops, pushes = _effect(m, F, ins, st, ltypes)
@@ -449,7 +447,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
             n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0) + _hidden_slots(m, ins, elems)
             n += _wide_hidden(m, G, f, ins, ty, offs, k == last)
         bodies[key] = (fn, where, n, typing)  # n = hidden exit slot
-        slots.extend([None] * (n + len(_exit(f, 0, 0, cells_of(G.sig(f)[1]), 1)) - len(slots)))
+        slots.extend([None] * (n + len(_exit(f, 0, 0, cells_of(G.sig(f)[1]), tuple(G.sig(f)[1]))) - len(slots)))
     F.frame_bound = max(G.bound(f) for m, G, f, _ in layout)
     payloads = {0: None}
 
@@ -536,7 +534,7 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
         s.imm[0:2] = [base & 255, base >> 8]
         _put16(s.imm, 5, cell)
         slots[start + i] = s
-    for k, s in enumerate(_exit(f, base, nlocals, arity_f, len(results))):
+    for k, s in enumerate(_exit(f, base, nlocals, arity_f, tuple(results))):
         slots[exit_slot + k] = s
 
     # matching structure: for each block start, its else/end index
@@ -550,11 +548,11 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
         elif ins.code == 0x0B and stack:
             match[stack.pop()][1] = i
     # control frames: (kind, start, cells at entry, values at entry, branch types, end types, dead outside)
-    ctl = [("func", -1, 0, 0, tuple(results), tuple(results), False)]
+    ctl = [("func", -1, 0, 0, tuple(results), tuple(results), False, ())]
     h, dead = 0, False  # h: cells (stays as it was through unreachable code)
 
     def label(depth):
-        kind, st, hh, hv, btypes, _, _ = ctl[-1 - depth]
+        kind, st, hh, hv, btypes, _, _, _ = ctl[-1 - depth]
         if kind == "func":
             return exit_slot, hh, hv, btypes
         if kind == "loop":
@@ -571,32 +569,34 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
             h = cells_of(before)
         _put16(s.imm, 0, min(base + max(h, 0), 65535))
         if code in (0x02, 0x03, 0x04):
-            types = _block_types(module, ins)
+            params_b, types = _block_types(module, ins)
             if code == 0x04:
                 h -= 0 if dead else 1
                 e_, end_ = match[i]
                 s.target = where[e_] + 1 if e_ is not None else (where[end_] if conv.if_false_to_end else where[end_] + 1)
                 _put16(s.imm, 8, s.target)
             kind = {0x02: "block", 0x03: "loop", 0x04: "if"}[code]
-            hv = len(before) - (code == 0x04) if before is not None else 0
-            ctl.append((kind, i, h, hv, () if kind == "loop" else types, types, dead))
-            s.height = hv
+            hv = len(before) - (code == 0x04) - len(params_b) if before is not None else 0
+            # the label's height excludes the block's parameters (they are the block's own operands)
+            ctl.append((kind, i, h - cells_of(params_b), hv, params_b if kind == "loop" else types, types, dead,
+                        params_b))
+            s.height = hv + len(params_b)
         elif code == 0x05:
-            kind, st, hh, hv, _, et, was_dead = ctl[-1]
+            kind, st, hh, hv, _, et, was_dead, pb = ctl[-1]
             end_ = match[st][1]
             s.target = where[end_] if conv.else_to_end else where[end_] + 1
             _put16(s.imm, 8, s.target)
             s.height = hv + len(et)
-            h, dead = hh, was_dead
+            h, dead = hh + cells_of(pb), was_dead
         elif code == 0x0B and i == last:
             s.op = "end.func.v" if arity_f else "end.func"
             _put16(s.imm, 2, nlocals)
             s.height = len(results)
-            if arity_f == 2:  # the low cell to fp+0 first, then the traced slot moves the high one
-                _wide_return(s, f, base, slots, where[i])
+            if arity_f > 1:  # all but the last cell to fp+0.. first, then the traced slot moves the last one
+                _wide_return(s, f, base, slots, where[i], results)
                 continue
         elif code == 0x0B:
-            kind, st, hh, hv, _, et, was_dead = ctl.pop()
+            kind, st, hh, hv, _, et, was_dead, _ = ctl.pop()
             h, dead = hh + cells_of(et), was_dead
             s.height = hv + len(et)
         elif not dead:
@@ -610,8 +610,8 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
                 slots[where[i] + len(hidden)] = s2
                 h = cells_of(after)
                 continue
-            if code in (0x0C, 0x0D, 0x0F) and _branch_cells(typing[i], code, results) == 2:
-                at = _wide_branch(s, ins, f, base, h, nlocals, label, slots, where[i])
+            if code in (0x0C, 0x0D, 0x0F) and _branch_cells(typing[i], code, results) > 1:
+                at = _wide_branch(s, ins, f, base, h, nlocals, label, slots, where[i], tuple(results))
                 if code == 0x0D:
                     s.height_fallthrough = len(after)
                 else:
@@ -641,59 +641,66 @@ def _branch_cells(ty, code, results) -> int:
     return cells_of(results) if code == 0x0F else cells_of(ty[2][0])
 
 
-def _exit(f, base, nlocals, arity, nresults) -> list:
+def _exit(f, base, nlocals, arity, results) -> list:
     """The function's hidden exit (branches to the function's label jump here): return, with its result."""
-    ex = Slot("return.v" if arity else "return", f, None, height=nresults)
+    ex = Slot("return.v" if arity else "return", f, None, height=len(results))
     _put16(ex.imm, 0, base + arity)
     _put16(ex.imm, 2, nlocals)
     if arity < 2:
         return [ex]
-    m = Micro(f, base + 2)
-    m.mov(base, 0)
-    _put16(ex.imm, 5, 1)
-    ex.wide = 0
-    return [*m.slots, ex]
+    return _moves_then(ex, f, base + arity, results)
 
 
-def _wide_return(s: Slot, f, base, slots, at) -> Slot:
-    """end.func / return of an i64 result: a hidden move of the low cell to fp+0, then ``s`` writes the high
-    one to fp+1 (the frame has at least 2 cells, so neither is the link)."""
-    top = (s.imm[0] | s.imm[1] << 8)
+def _moves_then(s: Slot, f, top, results) -> list:
+    """A return of several cells (an i64, several values): hidden moves of all but the last cell to fp+0..,
+    then ``s`` (return.v / end.func.v) writes the last one (the frame has at least as many cells as the
+    results, so none of them is the link).  The decoder reads the results from fp+0.. (``Slot.multi``)."""
+    c = cells_of(results)
     m = Micro(f, top)
-    m.mov(top - 2, 0)
-    slots[at] = m.slots[0]
-    _put16(s.imm, 5, 1)
-    s.wide = 0
-    slots[at + 1] = s
-    return s
+    for k in range(c - 1):
+        m.mov(top - c + k, k)
+    _put16(s.imm, 5, c - 1)
+    s.multi = tuple(results)
+    return [*m.slots, s]
 
 
-def _wide_branch(s: Slot, ins, f, base, h, nlocals, label, slots, at) -> int:
-    """br / br_if / return carrying an i64; returns the traced slot's position."""
+def _wide_return(s: Slot, f, base, slots, at, results) -> int:
+    """end.func / return of several cells, laid out from ``at``; returns the traced slot's position."""
+    run = _moves_then(s, f, s.imm[0] | s.imm[1] << 8, results)
+    slots[at : at + len(run)] = run
+    return at + len(run) - 1
+
+
+def _label_moves(m: Micro, src: int, dst: int, c: int) -> None:
+    """Move the c cells a branch carries (from frame offset src) to its label's (dst); dst <= src."""
+    for k in range(c):
+        m.mov(src + k, dst + k)
+
+
+def _wide_branch(s: Slot, ins, f, base, h, nlocals, label, slots, at, results) -> int:
+    """br / br_if / return carrying more than one cell; returns the traced slot's position."""
     code, top = ins.code, base + h
     if code == 0x0F:
         s.op = "return.v"
         _put16(s.imm, 2, nlocals)
-        s.height = 1
-        _wide_return(s, f, base, slots, at)
-        return at + 1
-    tgt, hh, hv, _ = label(ins.imm[0])
-    if code == 0x0C:  # move the value to the label's cells, then branch
+        s.height = len(results)
+        return _wide_return(s, f, base, slots, at, results)
+    tgt, hh, hv, btypes = label(ins.imm[0])
+    c = cells_of(btypes)
+    if code == 0x0C:  # move the values to the label's cells, then branch
         m = Micro(f, top)
-        m.mov(top - 2, base + hh)
-        m.mov(top - 1, base + hh + 1)
-        slots[at : at + 2] = m.slots
-        s.op, s.target, s.height = "br", tgt, hv + 1
+        _label_moves(m, top - c, base + hh, c)
+        slots[at : at + c] = m.slots
+        s.op, s.target, s.height = "br", tgt, hv + len(btypes)
         _put16(s.imm, 8, tgt)
-        return at + 2
+        return at + c
     # br_if: the traced slot is an `if` row (true: on to the moves and a br; false: past them)
     m = Micro(f, top)
-    m.mov(top - 3, base + hh)
-    m.mov(top - 2, base + hh + 1)
+    _label_moves(m, top - 1 - c, base + hh, c)
     m.emit("br", top - 1, tgt=tgt)
-    slots[at + 1 : at + 4] = m.slots
-    s.op, s.target, s.height = "if", at + 4, hv + 1
-    _put16(s.imm, 8, at + 4)
+    slots[at + 1 : at + 2 + c] = m.slots
+    s.op, s.target, s.height = "if", at + 2 + c, hv + len(btypes)
+    _put16(s.imm, 8, at + 2 + c)
     return at
 
 
@@ -784,22 +791,24 @@ def _wide_local(F, f, x) -> bool:
 
 
 def _wide_hidden(m, F, f, ins, ty, offs, last: bool) -> int:
-    """Pass 1: the hidden slots an i64 instruction adds (0 for everything else)."""
+    """Pass 1: the hidden slots an i64 instruction, or a branch or return of several cells, adds (0 for
+    everything else)."""
     before, _, labels = ty
-    results = tuple(F.sig(f)[1])
+    rc = cells_of(F.sig(f)[1])
     if ins.code == 0x0B and last:
-        return int(results == ("i64",))
+        return rc - 1 if rc > 1 else 0
     if before is None:
         return 0
     c = ins.code
+    lc = [cells_of(lab) for lab in labels]
     if c == 0x0C:
-        return 2 * (labels[0] == ("i64",))
+        return lc[0] if lc[0] > 1 else 0
     if c == 0x0D:
-        return 3 * (labels[0] == ("i64",))
+        return lc[0] + 1 if lc[0] > 1 else 0
     if c == 0x0E:
-        return 3 * sum(lab == ("i64",) for lab in labels)
+        return sum(n + 1 for n in lc if n > 1)
     if c == 0x0F:
-        return int(results == ("i64",))
+        return rc - 1 if rc > 1 else 0
     data = _wide_data(F, f, ins, before, 4096, offs)
     return 0 if data is None else len(data) - 1
 
@@ -823,21 +832,20 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         h -= 1
         labels, default = ins.imm
         _put16(s.imm, 10, len(labels))
-        more = where[i] + 2 + len(labels)  # the moves of the entries that carry an i64
+        more = where[i] + 2 + len(labels)  # the moves of the entries that carry several cells
         for k, depth in enumerate((*labels, default)):
             tgt, hh, hv, btypes = label(depth)
             arity = cells_of(btypes)
             e = Slot("br_entry.v" if arity == 1 else "br_entry", s.func, None, height=hv + len(btypes), target=tgt)
             _put16(e.imm, 0, base + h)
             _put16(e.imm, 5, base + hh)
-            if arity == 2:  # jump to moves of the value (below the index) to the label's cells, then branch
+            if arity > 1:  # jump to moves of the values (below the index) to the label's cells, then branch
                 m = Micro(s.func, base + h + 1)
-                m.mov(base + h - 2, base + hh)
-                m.mov(base + h - 1, base + hh + 1)
+                _label_moves(m, base + h - arity, base + hh, arity)
                 m.emit("br", base + h, tgt=tgt)
                 m.slots[0].height = e.height
-                slots[more : more + 3] = m.slots
-                e.target, more = more, more + 3
+                slots[more : more + arity + 1] = m.slots
+                e.target, more = more, more + arity + 1
             _put16(e.imm, 8, e.target)
             slots[where[i] + 1 + k] = e
         return h
@@ -850,8 +858,6 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         return arity
     if code == 0x11:  # call_indirect: the callee comes from table 0 (compiler/tables.py)
         params, results = F.m.types[ins.imm[0]]
-        if len(results) > 1:
-            raise Unsupported("multi-value")
         d = base + h - 1 - cells_of(params)
         t = ins.imm[1]
         if F.sizes[t] is None:
