@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
 
 U = 2.0**-53  # float64 unit roundoff
 SPLITTER = 134217729.0  # 2**27 + 1
@@ -39,6 +41,25 @@ MAX_ROUNDS = 16
 
 def rb_size(k: int) -> int:
     return 4 + 6 * k
+
+
+@intrinsic
+def _borrow(typingctx, arr):
+    """The same array (data, shape, strides) without its reference count: for the caller's own use only.
+
+    Every jitted call with array arguments (where numba cannot prove the
+    counts away: a callee with loops) increments and decrements each array's
+    count atomically, about 40 cycles per array per call; a borrowed array
+    has none to count (the increment / decrement only test for it).  The
+    caller must hold the real array for as long as the borrowed one is used,
+    and never return or store a borrowed one.
+    """
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        out = make_array(sig.return_type)(context, builder)
+        populate_array(out, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize, meminfo=None)
+        return out._getvalue()
+    return arr(arr), codegen
 
 
 # -- exact arithmetic -------------------------------------------------------
@@ -159,13 +180,6 @@ def _grow_i32(a, need):
     for i in range(a.shape[0]):
         b[i] = a[i]
     return b
-
-
-@njit(cache=True)
-def _grow_i64(a, need):
-    if need <= a.shape[0]:
-        return a
-    return np.empty(max(need, 2 * a.shape[0]), np.int64)
 
 
 @njit(cache=True)
@@ -377,7 +391,7 @@ def _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ev, pe
 
 
 # -- look-up ----------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _cyc(meta, aid, axy, c0, i):
     """Group id and location of vertex i of a layer in counter-clockwise order (lower chain, then upper reversed)."""
     nl = meta[c0 + 3 + 1]
@@ -388,7 +402,7 @@ def _cyc(meta, aid, axy, c0, i):
     return aid[s], axy[2 * s], axy[2 * s + 1]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _layer_max(meta, aid, axy, c0, q0, q1, hint):
     """Counter-clockwise index of a vertex of the layer maximising q . p (exact), or -1 if empty.
 
@@ -428,7 +442,7 @@ def _layer_max(meta, aid, axy, c0, q0, q1, hint):
     return (nl + (nu - 1 - lo) if up else lo), lo
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _edge_rises(axy, off, k, q0, q1):
     a, b = off + k, off + k + 1
     return _rise(q0, q1, float(axy[2 * a]), float(axy[2 * a + 1]), float(axy[2 * b]), float(axy[2 * b + 1])) > 0
@@ -464,7 +478,7 @@ def _sparse_tree_sum(pos, m, T, vals, r, acc, z):
         m = w
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _finish(r, M, R, ntie, sel, pos, m, T, vals, out_f, out_i, z):
     """Write out (mean over the m maximising positions pos[:m], sorted), margin, best score, selected, ties."""
     dv = vals.shape[2]
@@ -506,12 +520,14 @@ def _scan_row(r, q0, q1, keys, vals, T, out_f, out_i, z, ninf, pos):
     _finish(r, M, R, m, pos[m - 1], pos, m, T, vals, out_f, out_i, z)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _walk_layer(meta, aid, axy, c0, v, n, rho, q0, q1, dq0, dq1, stamp, ist, r, gxy, cand, cs, nc):
     """Put every vertex of the layer with q.p >= rho into the candidates (the arc around v).
 
-    Returns (candidate count, candidate arrays, frontier): frontier bounds q.p from above
-    for the layer's vertices left out (-inf if none).
+    Returns (candidate count, frontier): frontier bounds q.p from above for the layer's
+    vertices left out (-inf if none).  cand / cs hold room for every group of the row
+    (query_rows sizes them), so that no array is returned per look-up (each one returned
+    costs atomic reference counts).
     """
     front = -np.inf
     for direction in (-1, 1):
@@ -525,18 +541,12 @@ def _walk_layer(meta, aid, axy, c0, v, n, rho, q0, q1, dq0, dq1, stamp, ist, r, 
                     front = max(front, e + err)
                     break
                 ist[r, g, GSTAMP] = stamp
-                if nc >= cand.shape[0]:
-                    cand = _grow_i32(cand, nc + 1)
-                    cs2 = np.empty(2 * cs.shape[0], cs.dtype)
-                    for i in range(cs.shape[0]):
-                        cs2[i] = cs[i]
-                    cs = cs2
                 cand[nc] = g
                 cs[nc] = q0 * gxy[r, g, 0] + q1 * gxy[r, g, 1]
                 nc += 1
             i = (i + direction) % n
             steps += 1
-    return nc, cand, cs, front
+    return nc, front
 
 
 @njit(cache=True)
@@ -544,9 +554,14 @@ def _down(x):
     return x - 4.0 * U * abs(x) - 1e-300
 
 
-@njit(cache=True)
-def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, cand, cs, pos, vmax, hint, out_f, out_i, z, ninf,
-               eps, eta):
+@njit(cache=True, inline="always")
+def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, cand, cs, pos, vmax, hints, hi, out_f, out_i,
+               z, ninf, eps, eta):
+    """Look up (q0, q1) in row r: the answer to out_f[r] / out_i[r]; returns whether it fell back to the scan.
+
+    cand / cs hold room for every group of the row, pos for every position (query_rows sizes them);
+    hints[hi]: where the query's maximum was last time, per layer (updated).
+    """
     T = meta[M_T]
     dq0, dq1 = float(q0), float(q1)
     A = abs(dq0) * box[r, 0] + abs(dq1) * box[r, 1]
@@ -557,7 +572,7 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
     for i in range(K):
         vmax[i] = -2  # not searched yet
     c0 = base + 4
-    v, hint[0] = _layer_max(meta, aid, axy, c0, dq0, dq1, hint[0])
+    v, hints[hi, 0] = _layer_max(meta, aid, axy, c0, dq0, dq1, hints[hi, 0])
     g, x, y = _cyc(meta, aid, axy, c0, v)
     e, err = _escore(dq0, dq1, float(x), float(y))
     vmax[0] = v
@@ -576,7 +591,7 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
         if K > 1:
             c1 = base + 4 + 6
             if meta[c1 + 1] + meta[c1 + 3 + 1] > 0:
-                vmax[1], hint[1] = _layer_max(meta, aid, axy, c1, dq0, dq1, hint[1])
+                vmax[1], hints[hi, 1] = _layer_max(meta, aid, axy, c1, dq0, dq1, hints[hi, 1])
                 g2, x2, y2 = _cyc(meta, aid, axy, c1, vmax[1])
                 e2, err2 = _escore(dq0, dq1, float(x2), float(y2))
                 second = max(second, e2 - err2)
@@ -592,13 +607,13 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
             if n == 0:
                 break
             if vmax[layer] == -2:
-                vmax[layer], hint[layer] = _layer_max(meta, aid, axy, cl, dq0, dq1, hint[layer])
+                vmax[layer], hints[hi, layer] = _layer_max(meta, aid, axy, cl, dq0, dq1, hints[hi, layer])
             g, x, y = _cyc(meta, aid, axy, cl, vmax[layer])
             e, err = _escore(dq0, dq1, float(x), float(y))
             if e + err < rho:
                 front = max(front, e + err)  # bounds this layer and every deeper point
                 break
-            nc, cand, cs, f = _walk_layer(meta, aid, axy, cl, vmax[layer], n, rho, q0, q1, dq0, dq1, stamp, ist, r, gxy, cand, cs, nc)
+            nc, f = _walk_layer(meta, aid, axy, cl, vmax[layer], n, rho, q0, q1, dq0, dq1, stamp, ist, r, gxy, cand, cs, nc)
             front = max(front, f)
             if layer == K - 1 and meta[base + 1] > 0:
                 fallback = True  # the rest (inside this layer) may hold candidates
@@ -615,19 +630,18 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
         if R > -np.inf:
             rho2 = _down(float(R) - B)
             if rho2 >= rho:
-                pos = _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z)
-                return False, cand, cs, pos
+                _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z)
+                return False
             rho = rho2
         else:
             if front == -np.inf:
-                pos = _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z)
-                return False, cand, cs, pos
+                _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z)
+                return False
             # the frontier point f has q.f >= front - 2 err_f; if it does not tie, R >= front - 2 err_f - B
             errf = 1.02 * U * abs(front) + errA
             rho = min(rho, _down(front - 2.0 * errf - 2.0 * B))
-    pos = _grow_i64(pos, T)
     _scan_row(r, q0, q1, keys, vals, T, out_f, out_i, z, ninf, pos)
-    return True, cand, cs, pos
+    return True
 
 
 @njit(cache=True)
@@ -642,7 +656,7 @@ def _insertion_sort(a, m):
         a[j + 1] = x
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
     nw = 0
     ntie = 0
@@ -656,7 +670,6 @@ def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
             ntie += ist[r, g, GCNT]
             if ist[r, g, GLAST] > sel:
                 sel = ist[r, g, GLAST]
-    pos = _grow_i64(pos, ntie)
     if ntie == 1:
         pos[0] = sel
     else:
@@ -671,7 +684,6 @@ def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
         if nw > 1:
             _insertion_sort(pos, m)
     _finish(r, M, R, ntie, sel, pos, ntie, T, vals, out_f, out_i, z)
-    return pos
 
 
 @njit(cache=True)
@@ -683,6 +695,26 @@ def append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, r
     needed).  Returns (aid, axy, ev, pend, nxt): the arena (possibly
     reallocated) and the scratch.
     """
+    a2, x2, e2, p2, n2 = _append_loop(_borrow(keys), _borrow(vals), _borrow(gxy), _borrow(ist), _borrow(box),
+                                      _borrow(meta), _borrow(aid), _borrow(axy), _borrow(new_keys), _borrow(new_vals),
+                                      _borrow(rows_on), _borrow(ev), _borrow(pend), _borrow(nxt))
+    # an array the loop grew is a new one (counted); any other is a borrowed view of one of ours: return ours
+    return (_own(a2, aid, aid), _own(x2, axy, axy), _own(e2, ev, ev), _own(p2, pend, nxt), _own(n2, pend, nxt))
+
+
+@njit(cache=True)
+def _own(got, a, b):
+    """got if it is a new array, else whichever of a / b it views (same data): never a borrowed one."""
+    if got.ctypes.data == a.ctypes.data:
+        return a
+    if got.ctypes.data == b.ctypes.data:
+        return b
+    return got
+
+
+@njit(cache=True)
+def _append_loop(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, rows_on, ev, pend, nxt):
+    """append_rows' loop, on borrowed arrays (see _borrow); the arena and scratch it returns may be borrowed."""
     R = keys.shape[0]
     K = meta[M_K]
     rb = 4 + 6 * K
@@ -717,15 +749,37 @@ def query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, 
     zb[0] = 0.0
     zb[1] = -np.inf
     z, ninf = zb[0], zb[1]
+    # room for every candidate (a group of the row) and every position (ties, the scan), made here so that
+    # a look-up returns no array
+    T = meta[M_T]
+    groups = 0
+    for i in range(queries.shape[0]):
+        if qrow[i] >= 0:
+            groups = max(groups, meta[META_HEAD + qrow[i] * rb])
+    if cand.shape[0] < groups:
+        cand = np.empty(max(groups, 2 * cand.shape[0]), cand.dtype)
+        cs = np.empty(cand.shape[0], cs.dtype)
+    if pos.shape[0] < T:
+        pos = np.empty(max(T, 2 * pos.shape[0]), pos.dtype)
+    fallbacks = _query_loop(_borrow(keys), _borrow(vals), _borrow(gxy), _borrow(ist), _borrow(box), _borrow(meta),
+                            _borrow(aid), _borrow(axy), _borrow(queries), _borrow(qrow), _borrow(out_f), _borrow(out_i),
+                            _borrow(res_f), _borrow(res_i), copy, _borrow(cand), _borrow(cs), _borrow(pos),
+                            _borrow(vmax), _borrow(hints), eps, eta, K, rb, z, ninf)
+    return fallbacks, cand, cs, pos
+
+
+@njit(cache=True)
+def _query_loop(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i, copy, cand, cs,
+                pos, vmax, hints, eps, eta, K, rb, z, ninf):
+    """query_rows' loop over the queries, on borrowed arrays (see _borrow)."""
     width = vals.shape[2] + 2
     fallbacks = 0
     for i in range(queries.shape[0]):
         r = qrow[i]
         if r < 0:  # no query
             continue
-        fb, cand, cs, pos = _query_row(r, queries[i, 0], queries[i, 1], keys, vals, gxy, ist, box, meta, aid, axy,
-                                       META_HEAD + r * rb, K, cand, cs, pos, vmax, hints[i], out_f, out_i, z, ninf,
-                                       eps, eta)
+        fb = _query_row(r, queries[i, 0], queries[i, 1], keys, vals, gxy, ist, box, meta, aid, axy,
+                        META_HEAD + r * rb, K, cand, cs, pos, vmax, hints, i, out_f, out_i, z, ninf, eps, eta)
         if fb:
             fallbacks += 1
         if copy:
@@ -733,7 +787,7 @@ def query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, 
                 res_f[i, d] = out_f[r, d]
             res_i[i, 0] = out_i[r, 0]
             res_i[i, 1] = out_i[r, 1]
-    return fallbacks, cand, cs, pos
+    return fallbacks
 
 
 @njit(cache=True)
