@@ -45,6 +45,7 @@ class Module:
     imported_funcs: list = field(default_factory=list)  # type indices
     imported_globals: list = field(default_factory=list)  # (module, name, type, mutable)
     memories: list = field(default_factory=list)  # (min pages, max pages or None), imported ones first
+    wide_limits: bool = False  # a memory or table with 64-bit addresses (memory64 / table64)
     imported_memories: int = 0
     data: list = field(default_factory=list)  # (memory, offset: -1 passive, or its expression's bytes, data)
     func_refs: set = field(default_factory=set)  # functions named by element segments and ref.func (None: unknown)
@@ -91,10 +92,12 @@ class _Reader:
         return s
 
 
-def _limits(r) -> tuple:
-    """(min, max or None); 64-bit and shared flags are read past."""
+def _limits(r, m=None) -> tuple:
+    """(min, max or None); the shared flag is read past, the 64-bit one noted on the module ``m``."""
     flag = r.byte()
-    lo = r.u32()
+    if flag & 4 and m is not None:
+        m.wide_limits = True
+    lo = r.u32()  # (LEB128 of any length: 64-bit limits too)
     hi = r.u32() if flag & 1 else None
     return lo, hi
 
@@ -238,10 +241,10 @@ def decode_module(data: bytes) -> Module:
                     m.imported_funcs.append(desc)
                 elif kind == 1:
                     r.byte()
-                    _limits(r)
+                    _limits(r, m)
                     desc = None
                 elif kind == 2:
-                    desc = _limits(r)
+                    desc = _limits(r, m)
                     m.memories.append(desc)
                     m.imported_memories += 1
                 elif kind == 3:
@@ -255,7 +258,7 @@ def decode_module(data: bytes) -> Module:
             func_types = [r.u32() for _ in range(r.u32())]
         elif sid == 5:
             for _ in range(r.u32()):
-                m.memories.append(_limits(r))
+                m.memories.append(_limits(r, m))
         elif sid == 9:
             _elements(r, m.func_refs)
         elif sid == 11:

@@ -372,6 +372,8 @@ def state_use(module: Module, func: int) -> tuple:
 
 def memory_pages(module: Module) -> int:
     """Pages of the module's memory (0: none); Unsupported if the transformer cannot hold it."""
+    if module.wide_limits:
+        raise Unsupported("memory64 (64-bit addresses)")
     if not module.memories:
         return 0
     if len(module.memories) > 1:
