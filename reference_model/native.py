@@ -66,6 +66,31 @@ from numba.typed import List
 from reference_model.attention import _hull_kernels as hk
 from reference_model.attention.hull import HullCache
 
+
+def _drop_stale_cache() -> None:
+    """numba keys the cache of this module's functions on this file alone, but the hull kernels are compiled
+    into them from another: drop the cache when the kernels' source changes (a stale cache would keep running
+    the old kernels)."""
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    cache = here / "__pycache__"
+    digest = hashlib.sha256(Path(hk.__file__).read_bytes()).hexdigest()
+    stamp = cache / "native.kernels.sha256"
+    try:
+        if stamp.exists() and stamp.read_text() == digest:
+            return
+        for f in cache.glob("native.*.nb[ic]"):
+            f.unlink(missing_ok=True)
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:  # a read-only install: numba then caches elsewhere, or not at all
+        pass
+
+
+_drop_stale_cache()
+
 DTYPES = {torch.float64: np.float64, torch.float32: np.float32}
 
 
