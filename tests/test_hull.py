@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from reference_model.attention import dense as dense_module
@@ -127,8 +127,17 @@ def run_stream(seed, dtype, kind, steps, batch, heads, dv) -> HullCache:
 @given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(KINDS), steps=st.integers(1, 40),
        batch=st.integers(1, 2), heads=st.integers(1, 3), dv=st.integers(1, 3))
 def test_hull_equals_dense(dtype, seed, kind, steps, batch, heads, dv):
-    """A stream is (kind, shape, seed): hypothesis shrinks the length, the shape and the kind."""
+    """A stream is (kind, shape, seed): hypothesis shrinks the length, the shape and the kind.  float32
+    "cancel" streams are a known finding (below), kept out so that the rest stays a strict check."""
+    assume(not (dtype == torch.float32 and kind == "cancel"))
     run_stream(seed, dtype, kind, steps, batch, heads, dv)
+
+
+@pytest.mark.xfail(strict=True, reason="finding (session 8): in float32, a 'cancel' stream (big key coordinates, "
+                   "small scores) gives an exact 3-way tie that the hull counts as 2 (ties, out and selected differ "
+                   "from dense at step 25); float64 agrees.  Unfixed: strict, so a fix is noticed")
+def test_hull_misses_a_float32_tie_in_a_cancel_stream():
+    run_stream(1, torch.float32, "cancel", 27, 1, 2, 1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
