@@ -21,7 +21,11 @@ State of one cache, all flat arrays so that one call serves every
 
 Predicates (orientation, sign of q . (b - a)) are exact (error-bounded
 filter, then an exact expansion sum) for inputs whose magnitudes lie in
-[2**-300, 2**300] or are 0; float32 inputs are always in range.
+[2**-300, 2**300] or are 0; float32 inputs are always in range.  They and
+the exact scores run in float64 whatever the cache's dtype: every
+conversion is ``np.float64(x)``, never ``float(x)``, which numba compiles
+to a no-op on a float32 (float32 predicates then ran in float32 against
+float64 error bounds, and a float32 hull could miss a tie).
 """
 from __future__ import annotations
 
@@ -118,7 +122,11 @@ def _orient_exact(ax, ay, bx, by, cx, cy):
 
 @njit(cache=True)
 def _orient(ax, ay, bx, by, cx, cy):
-    """Sign of the orientation of (a, b, c): +1 counter-clockwise, -1 clockwise, 0 collinear (exact)."""
+    """Sign of the orientation of (a, b, c): +1 counter-clockwise, -1 clockwise, 0 collinear (exact).
+
+    The filter runs in float64 whatever the keys' dtype: its error bound is float64's.
+    """
+    ax, ay, bx, by, cx, cy = np.float64(ax), np.float64(ay), np.float64(bx), np.float64(by), np.float64(cx), np.float64(cy)
     left = (ax - cx) * (by - cy)
     right = (ay - cy) * (bx - cx)
     det = left - right
@@ -127,7 +135,7 @@ def _orient(ax, ay, bx, by, cx, cy):
         return 1
     if -det > bound:
         return -1
-    return _orient_exact(float(ax), float(ay), float(bx), float(by), float(cx), float(cy))
+    return _orient_exact(ax, ay, bx, by, cx, cy)
 
 
 @njit(cache=True)
@@ -314,9 +322,9 @@ def _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ev, pe
     """Add position j of row r (key and value already stored) to the groups and the layers."""
     px, py = keys[r, j, 0], keys[r, j, 1]
     if abs(px) > box[r, 0]:
-        box[r, 0] = abs(float(px))
+        box[r, 0] = abs(np.float64(px))
     if abs(py) > box[r, 1]:
-        box[r, 1] = abs(float(py))
+        box[r, 1] = abs(np.float64(py))
     ist[r, j, PNEXT] = -1
     g = meta[base]  # tentative new group
     layer = 0
@@ -445,7 +453,7 @@ def _layer_max(meta, aid, axy, c0, q0, q1, hint):
 @njit(cache=True, inline="always")
 def _edge_rises(axy, off, k, q0, q1):
     a, b = off + k, off + k + 1
-    return _rise(q0, q1, float(axy[2 * a]), float(axy[2 * a + 1]), float(axy[2 * b]), float(axy[2 * b + 1])) > 0
+    return _rise(q0, q1, np.float64(axy[2 * a]), np.float64(axy[2 * a + 1]), np.float64(axy[2 * b]), np.float64(axy[2 * b + 1])) > 0
 
 
 @njit(cache=True)
@@ -536,7 +544,7 @@ def _walk_layer(meta, aid, axy, c0, v, n, rho, q0, q1, dq0, dq1, stamp, ist, r, 
         while steps < n:
             g, x, y = _cyc(meta, aid, axy, c0, i)
             if ist[r, g, GSTAMP] != stamp:
-                e, err = _escore(dq0, dq1, float(x), float(y))
+                e, err = _escore(dq0, dq1, np.float64(x), np.float64(y))
                 if e + err < rho:
                     front = max(front, e + err)
                     break
@@ -563,7 +571,7 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
     hints[hi]: where the query's maximum was last time, per layer (updated).
     """
     T = meta[M_T]
-    dq0, dq1 = float(q0), float(q1)
+    dq0, dq1 = np.float64(q0), np.float64(q1)
     A = abs(dq0) * box[r, 0] + abs(dq1) * box[r, 1]
     B = 2.02 * eps * A + eta  # |float score - exact score| <= B for every cached key
     errA = 1.02 * 4.0 * U * U * A + 1e-300
@@ -574,7 +582,7 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
     c0 = base + 4
     v, hints[hi, 0] = _layer_max(meta, aid, axy, c0, dq0, dq1, hints[hi, 0])
     g, x, y = _cyc(meta, aid, axy, c0, v)
-    e, err = _escore(dq0, dq1, float(x), float(y))
+    e, err = _escore(dq0, dq1, np.float64(x), np.float64(y))
     vmax[0] = v
     rho = _down(e - err - 2.0 * B)
     # Any rho gives the same answer (it only decides how many points become candidates); one that
@@ -586,14 +594,14 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
         second = -np.inf
         for i in (v - 1 + n0, v + 1):
             g2, x2, y2 = _cyc(meta, aid, axy, c0, i % n0)
-            e2, err2 = _escore(dq0, dq1, float(x2), float(y2))
+            e2, err2 = _escore(dq0, dq1, np.float64(x2), np.float64(y2))
             second = max(second, e2 - err2)
         if K > 1:
             c1 = base + 4 + 6
             if meta[c1 + 1] + meta[c1 + 3 + 1] > 0:
                 vmax[1], hints[hi, 1] = _layer_max(meta, aid, axy, c1, dq0, dq1, hints[hi, 1])
                 g2, x2, y2 = _cyc(meta, aid, axy, c1, vmax[1])
-                e2, err2 = _escore(dq0, dq1, float(x2), float(y2))
+                e2, err2 = _escore(dq0, dq1, np.float64(x2), np.float64(y2))
                 second = max(second, e2 - err2)
         rho = min(rho, _down(second - 2.0 * B))
     nc = 0
@@ -609,7 +617,7 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
             if vmax[layer] == -2:
                 vmax[layer], hints[hi, layer] = _layer_max(meta, aid, axy, cl, dq0, dq1, hints[hi, layer])
             g, x, y = _cyc(meta, aid, axy, cl, vmax[layer])
-            e, err = _escore(dq0, dq1, float(x), float(y))
+            e, err = _escore(dq0, dq1, np.float64(x), np.float64(y))
             if e + err < rho:
                 front = max(front, e + err)  # bounds this layer and every deeper point
                 break
@@ -628,7 +636,7 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
             if cs[i] < M and cs[i] > R:
                 R = cs[i]
         if R > -np.inf:
-            rho2 = _down(float(R) - B)
+            rho2 = _down(np.float64(R) - B)
             if rho2 >= rho:
                 _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z)
                 return False
