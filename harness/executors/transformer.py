@@ -28,7 +28,8 @@ from reference_model.values import Value
 from . import ConfigError, parse_config
 from .base import TIE_EPS, Executor, Invocation, NearTie, Session
 
-SPECTEST_GLOBALS = {"global_i32": 666, "global_i64": 666}
+SPECTEST_GLOBALS = {"global_i32": 666, "global_i64": 666, "global_f32": 0x4426A666, "global_f64": 0x4084D4CCCCCCCCCD}
+NUMBERS = ("i32", "i64", "f32", "f64")  # the value types the model carries (floats as their bits)
 DEFAULT_MAX_STEPS = 20000
 HAYSTACK = 8  # earlier prompts kept to fill batches around a needle
 NEEDLE_SEED = 3
@@ -155,7 +156,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
 
     bits = []
     for a in args:
-        if a.type not in ("i32", "i64"):
+        if a.type not in NUMBERS:
             raise Unsupported(a.type)
         bits.append(a.bits)
     prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory),
@@ -326,15 +327,15 @@ class TransformerSession(Session):
             elif mod in self.registered and name in self.registered[mod].module.exports:
                 src = self.registered[mod]
                 globals_bits[g] = src.globals.get(src.module.exports[name][1], 0)
-            elif t in ("i32", "i64"):
+            elif t in NUMBERS:
                 raise Unsupported(f"imported global {mod}.{name}")
         n_imp = len(m.imported_globals)
         for i, gl in enumerate(m.globals):
-            if gl.type in ("i32", "i64"):
+            if gl.type in NUMBERS:
                 v = gl.init if gl.init is not None else const_value(gl.expr, globals_bits)
                 if v is None:
                     raise Unsupported("global initialiser")
-                globals_bits[n_imp + i] = v & (0xFFFFFFFF if gl.type == "i32" else 0xFFFFFFFFFFFFFFFF)
+                globals_bits[n_imp + i] = v & (0xFFFFFFFF if gl.type in ("i32", "f32") else 0xFFFFFFFFFFFFFFFF)
         memory = bytearray(65536 * memory_pages(m))
         for _mem, offset, data in m.data:
             if offset == -1:  # passive: only memory.init reads it
@@ -380,7 +381,7 @@ class TransformerSession(Session):
             raise Unsupported(why)
         n_imp = len(instance.module.imported_globals)
         t = instance.module.imported_globals[idx][2] if idx < n_imp else instance.module.globals[idx - n_imp].type
-        if t not in ("i32", "i64") or idx not in instance.globals:
+        if t not in NUMBERS or idx not in instance.globals:
             raise Unsupported(t)
         return Value(t, instance.globals[idx])
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from reference_model.compiler import vocabulary as vocab
 from reference_model.compiler.opcodes import BY_NAME, MEMORY_ACCESS
-from reference_model.program.encoding import ProgramPrompt
+from reference_model.program.encoding import ProgramPrompt, two_cells
 from reference_model.trace import TraceRecord, Write
 
 
@@ -111,8 +111,8 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
             if slot.multi:  # several cells: the results as the model left them at fp+0.. (an i64 in two cells)
                 result, at = [], fp
                 for t in slot.multi:
-                    result.append(cells.get(at, 0) | (cells.get(at + 1, 0) << 32 if t == "i64" else 0))
-                    at += 2 if t == "i64" else 1
+                    result.append(cells.get(at, 0) | (cells.get(at + 1, 0) << 32 if two_cells(t) else 0))
+                    at += 1 + two_cells(t)
                 result = tuple(result)
             if pending_calls:
                 k = pending_calls.pop()

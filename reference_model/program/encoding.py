@@ -22,7 +22,7 @@ from reference_model.compiler import vocabulary as vocab
 from reference_model.compiler.opcodes import BY_CODE, BY_NAME, STORE_HI
 from reference_model.errors import Unsupported
 from reference_model.program.binary import Module
-from reference_model.program.wide import NUMERIC, Micro, width
+from reference_model.program.wide import NUMERIC, WIDTH, Micro, width
 
 FEATURES = [
     (0x11, 0x11, "call_indirect"), (0x25, 0x26, "reference types (table.get/set)"),
@@ -130,14 +130,33 @@ I64_LOADS = {0x29: ("i64.load", "i32.load", None), 0x30: ("i64.load8_s", "i32.lo
              0x35: ("i64.load32_u", "i32.load", False)}
 I64_STORES = {0x37: ("i64.store", "i32.store"), 0x3C: ("i64.store8", "i32.store8"),
               0x3D: ("i64.store16", "i32.store16"), 0x3E: ("i64.store32", "i32.store")}
-I64_CODES = {I64_CONST, *NUMERIC, *I64_LOADS, *I64_STORES}
+# floats as bits (wide.py): f32 loads, stores and constants are the i32 rows under their own mnemonics; f64
+# ones are the i64 microcode (f64 arithmetic and comparisons stay unsupported: "floats")
+F32_ALIAS = {0x2A: ("f32.load", "i32.load"), 0x38: ("f32.store", "i32.store"), 0x43: ("f32.const", "i32.const")}
+F64_CONST = 0x44
+I64_LOADS[0x2B] = ("f64.load", "i32.load", None)
+I64_STORES[0x39] = ("f64.store", "i32.store")
+I64_CODES = {I64_CONST, F64_CONST, *NUMERIC, *I64_LOADS, *I64_STORES}
+
+
+def two_cells(t) -> bool:
+    """A value of type t takes two cells (i64, f64)."""
+    return WIDTH.get(t) == 2
+
+
+def const_bits(ins) -> int:
+    """The bits of a constant instruction's immediate (f32/f64 constants are stored as their bytes)."""
+    v = ins.imm[0]
+    return int.from_bytes(v, "little") if isinstance(v, bytes) else v
 
 
 def mnemonic_of(code: int) -> str:
     if code in BY_CODE:
         return BY_CODE[code].mnemonic
-    if code == I64_CONST:
-        return "i64.const"
+    if code in F32_ALIAS:
+        return F32_ALIAS[code][0]
+    if code in (I64_CONST, F64_CONST):
+        return "i64.const" if code == I64_CONST else "f64.const"
     return (NUMERIC.get(code) or I64_LOADS.get(code) or I64_STORES[code])[0]
 
 
@@ -163,9 +182,9 @@ class _Functions:
         for t in (*params, *results, *fn.locals):
             width(t)
         for ins in fn.body:
-            if ins.code not in BY_CODE and ins.code not in I64_CODES:
+            if ins.code not in BY_CODE and ins.code not in I64_CODES and ins.code not in F32_ALIAS:
                 raise Unsupported(feature_of(ins.code))
-            if ins.code == 0x1C and any(t not in ("i32", "i64") for t in ins.imm):
+            if ins.code == 0x1C and any(t not in WIDTH for t in ins.imm):
                 raise Unsupported(" ".join(ins.imm))
 
     def frame(self, f) -> tuple:
@@ -187,12 +206,12 @@ class _Functions:
     def wide(self, f) -> bool:
         params, results = self.sig(f)
         fn = self.m.functions[f - self.n_imp]
-        return "i64" in (*params, *results, *fn.locals) or any(ins.code in I64_CODES for ins in fn.body)
+        return any(map(two_cells, (*params, *results, *fn.locals))) or any(ins.code in I64_CODES for ins in fn.body)
 
     def global_cell(self, g) -> int:
-        """A global's cell: 1 + the cells of the globals before it (an i64 global has two)."""
+        """A global's cell: 1 + the cells of the globals before it (an i64 or f64 global has two)."""
         m = self.m
-        return 1 + sum(1 + (_global_type(m, k) == "i64") for k in range(g))
+        return 1 + sum(1 + two_cells(_global_type(m, k)) for k in range(g))
 
     def stop(self, why: str, slots: list, key=None) -> int:
         """A halt slot past the functions: the model jumps there when the call reaches what it cannot run
@@ -290,12 +309,14 @@ def _effect(m, F, ins, st, ltypes) -> tuple:
     if c in NUMERIC:
         _, args, res, _ = NUMERIC[c]
         return len(args), (res,)
-    if c == I64_CONST:
-        return 0, ("i64",)
+    if c in (I64_CONST, F64_CONST):
+        return 0, ("i64" if c == I64_CONST else "f64",)
     if c in I64_LOADS:
-        return 1, ("i64",)
+        return 1, ("f64" if c == 0x2B else "i64",)
     if c in I64_STORES:
         return 2, ()
+    if c in F32_ALIAS:
+        return {0x2A: (1, ("f32",)), 0x38: (2, ()), 0x43: (0, ("f32",))}[c]
     if c in (0x1B, 0x1C):
         return 3, (st[-2],)
     if c in (0x20, 0x21, 0x22):
@@ -311,7 +332,7 @@ def _effect(m, F, ins, st, ltypes) -> tuple:
     return op.pops, ("i32",) * op.pushes
 
 
-_HI_CODES = {BY_NAME[name].code for name in STORE_HI} | {0x3D, 0x3E}  # stores followed by a hidden slot for the next word
+_HI_CODES = {BY_NAME[name].code for name in STORE_HI} | {0x3D, 0x3E, 0x38}  # stores followed by a hidden slot for the next word
 MAX_PAGES, LIMIT_PAGES = 65536, 16384  # memory.grow's limits: the spec's, and the reference interpreter's
 _BULK_HIDDEN = {0xFC0B: 3, 0xFC0A: 17, 0xFC0E: 17}  # hidden loop slots after memory.fill / memory.copy (_bulk_loop)
 MAX_INIT_BYTES = 8192  # a memory.init lays its segment out as one hidden slot per byte
@@ -492,9 +513,9 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         tokens.extend(vocab.byte_token("IMM", b) for b in s.imm)
     for g in range(n_glob):
         bits = globals_bits.get(g, 0)
-        cells += [(F.global_cell(g), bits & 0xFFFFFFFF)] + [(F.global_cell(g) + 1, bits >> 32)] * (_global_type(module, g) == "i64")
+        cells += [(F.global_cell(g), bits & 0xFFFFFFFF)] + [(F.global_cell(g) + 1, bits >> 32)] * two_cells(_global_type(module, g))
     for t, o, a in zip(params, offs, args):
-        cells += [(fp0 + o, a & 0xFFFFFFFF)] + [(fp0 + o + 1, (a >> 32) & 0xFFFFFFFF)] * (t == "i64")
+        cells += [(fp0 + o, a & 0xFFFFFFFF)] + [(fp0 + o + 1, (a >> 32) & 0xFFFFFFFF)] * two_cells(t)
     cells.append((fp0 + nlocals, 0))  # link: return to slot 0 (halt), fp 0
     if codes & {0xFC08, 0xFC09, 0xFC0C, 0xFC0D}:
         # every segment's flag is a cell (a look-up of a cell never written would find its neighbour's)
@@ -565,7 +586,7 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
     for i, ins in enumerate(fn.body):
         before, after, _ = typing[i]
         code = ins.code
-        op = BY_CODE.get(code)
+        op = BY_NAME[F32_ALIAS[code][1]] if code in F32_ALIAS else BY_CODE.get(code)
         s = Slot(op.name if op else "nop", f, i, mnemonic_of(code))
         if before is not None:
             h = cells_of(before)
@@ -723,8 +744,8 @@ def _wide_data(F, f, ins, before, top, offs, first: int = 0) -> list | None:
             m.mov(out[1], dst + 1)
             m.slots[-1].wide = dst
         return m.slots
-    if c == I64_CONST:
-        v = ins.imm[0] & 0xFFFFFFFFFFFFFFFF
+    if c in (I64_CONST, F64_CONST):
+        v = const_bits(ins) & 0xFFFFFFFFFFFFFFFF
         m.const(v & 0xFFFFFFFF, t)
         m.const(v >> 32, t + 1)
         m.slots[-1].wide = t
@@ -743,7 +764,7 @@ def _wide_data(F, f, ins, before, top, offs, first: int = 0) -> list | None:
                 m.const(0, t)
         m.slots[-1].wide = t - 1
         return m.slots
-    if c == 0x37:  # i64.store: the high word first (it traps exactly when the whole access would), then the low
+    if c in (0x37, 0x39):  # i64.store, f64.store: the high word first (it traps exactly when the whole access would), then the low
         offset = ins.imm[1]
         H = m.operands(t - 3, t - 1)
         for HH, off in ((H, min(offset + 4, 0xFFFFFFFF)), (t - 1, offset)):
@@ -765,7 +786,7 @@ def _wide_data(F, f, ins, before, top, offs, first: int = 0) -> list | None:
         return m.slots
     if c in (0x23, 0x24):
         g = ins.imm[0]
-        if _global_type(F.m, g) != "i64":
+        if not two_cells(_global_type(F.m, g)):
             return None
         ga = F.global_cell(g)
         if c == 0x23:
@@ -776,7 +797,7 @@ def _wide_data(F, f, ins, before, top, offs, first: int = 0) -> list | None:
             last = m.emit("global.set", t, W=ga + 1, w_abs=True)
             last.wide, last.wide_abs = ga, True
         return m.slots
-    if c in (0x1B, 0x1C) and before[-2] == "i64":
+    if c in (0x1B, 0x1C) and two_cells(before[-2]):
         lo = m.select(t - 5, t - 3, t - 1)
         hi = m.select(t - 4, t - 2, t - 1)
         m.mov(lo, t - 5)
@@ -789,7 +810,7 @@ def _wide_data(F, f, ins, before, top, offs, first: int = 0) -> list | None:
 def _wide_local(F, f, x) -> bool:
     params, _ = F.sig(f)
     fn = F.m.functions[f - F.n_imp]
-    return (*params, *fn.locals)[x] == "i64"
+    return two_cells((*params, *fn.locals)[x])
 
 
 def _wide_hidden(m, F, f, ins, ty, offs, last: bool) -> int:
@@ -893,7 +914,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
     if code in (0x23, 0x24):
         g = ins.imm[0]
         gt = _global_type(F.m, g)
-        if gt != "i32":
+        if WIDTH.get(gt) != 1:
             raise Unsupported(gt)
         s.index = g
         if code == 0x23:
@@ -904,8 +925,8 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         _put16(s.imm, 5, F.global_cell(g))
         s.imm[7] = 1
         return h - 1
-    if code == 0x41:
-        v = ins.imm[0]
+    if code in (0x41, 0x43):  # i32.const, f32.const: the bits
+        v = const_bits(ins)
         s.imm[8:12] = [(v >> (8 * k)) & 255 for k in range(4)]
         _put16(s.imm, 5, base + h)
         return h + 1

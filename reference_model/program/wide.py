@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from reference_model.errors import Unsupported
 
-WIDTH = {"i32": 1, "i64": 2}
+WIDTH = {"i32": 1, "i64": 2, "f32": 1, "f64": 2}  # a float is its bits: f32 in one cell, f64 in two
 
 
 def width(t) -> int:
@@ -369,6 +369,50 @@ def _division(kind):
     return build
 
 
+# floats as bits: the instructions that only move or reinterpret a float's bits, or change its sign bit
+# (abs, neg and copysign are bitwise in the spec, NaN payloads included); float arithmetic is unsupported
+SIGN, MAGNITUDE = 0x80000000, 0x7FFFFFFF
+
+
+def _same(m, a):  # a reinterpretation: the same cell(s), moved onto themselves by the traced slot
+    return (a,)
+
+
+def _same2(m, a):
+    return a, a + 1
+
+
+def _sign_op(kind):
+    """f32/f64 abs, neg, copysign on the (high) word that holds the sign bit; the low word of an f64 stays."""
+    def word(m, x, y=None):
+        if kind == "abs":
+            return m.op("and", x, m.const(MAGNITUDE))
+        if kind == "neg":
+            return m.op("xor", x, m.const(SIGN))
+        return m.op("or", m.op("and", x, m.const(MAGNITUDE)), m.op("and", y, m.const(SIGN)))
+
+    def f32(m, a, b=None):
+        return (word(m, a, b),)
+
+    def f64(m, a, b=None):
+        return a, word(m, a + 1, None if b is None else b + 1)
+    return f32, f64
+
+
+_ABS, _NEG, _COPYSIGN = _sign_op("abs"), _sign_op("neg"), _sign_op("copysign")
+FLOAT_BITS = {
+    0x8B: ("f32.abs", ("f32",), "f32", _ABS[0]),
+    0x8C: ("f32.neg", ("f32",), "f32", _NEG[0]),
+    0x98: ("f32.copysign", ("f32", "f32"), "f32", _COPYSIGN[0]),
+    0x99: ("f64.abs", ("f64",), "f64", _ABS[1]),
+    0x9A: ("f64.neg", ("f64",), "f64", _NEG[1]),
+    0xA6: ("f64.copysign", ("f64", "f64"), "f64", _COPYSIGN[1]),
+    0xBC: ("i32.reinterpret_f32", ("f32",), "i32", _same),
+    0xBD: ("i64.reinterpret_f64", ("f64",), "i64", _same2),
+    0xBE: ("f32.reinterpret_i32", ("i32",), "f32", _same),
+    0xBF: ("f64.reinterpret_i64", ("i64",), "f64", _same2),
+}
+
 # binary code -> (mnemonic, operand types, result type, builder)
 NUMERIC = {
     0x50: ("i64.eqz", ("i64",), "i32", _eqz),
@@ -406,4 +450,5 @@ NUMERIC = {
     0xC2: ("i64.extend8_s", ("i64",), "i64", _extend_n("extend8_s")),
     0xC3: ("i64.extend16_s", ("i64",), "i64", _extend_n("extend16_s")),
     0xC4: ("i64.extend32_s", ("i64",), "i64", _extend_s),
+    **FLOAT_BITS,
 }
