@@ -1,6 +1,6 @@
 """The one table of cases: (name, wat module, export, args: ints are i32s, or Values).  Each runs on the
 compiled transformer and on the reference interpreter; traces must be identical."""
-from reference_model.values import i64
+from reference_model.values import Value, i64
 
 MATH = """(module
   (func $sq (param i32) (result i32) local.get 0 local.get 0 i32.mul)
@@ -161,6 +161,28 @@ MULTI = """(module
     local.get 1 local.get 0 local.get 0 br_table 0 0)
 )"""
 
+FLOATS = """(module
+  (memory 1)
+  (global $g (mut f64) (f64.const -0x1.8p+1))
+  (global $h (mut f32) (f32.const nan:0x200001))
+  (func $id (param f32 f64) (result f64 f32) local.get 1 local.get 0)
+  (func (export "bits") (param f32 f64) (result i64) (local i64)
+    local.get 0 local.get 1 call $id
+    f32.neg f32.const -0x1p-149 f32.copysign f32.abs local.get 0 i32.const 1 select
+    i32.reinterpret_f32 i64.extend_i32_u
+    local.get 1 f64.neg f64.abs global.get $g f64.copysign i64.reinterpret_f64 i64.xor local.set 2
+    i64.reinterpret_f64 local.get 2 i64.xor i64.const 7 i64.xor
+    f64.reinterpret_i64 i64.reinterpret_f64)
+  (func (export "mem") (param i32 f64) (result f64)
+    local.get 0 local.get 1 f64.store offset=3
+    local.get 0 global.get $h f32.store offset=13
+    local.get 0 f32.const -inf f32.store offset=17
+    local.get 0 i64.load offset=3 f64.reinterpret_i64 global.set $g
+    local.get 0 f32.load offset=13 global.set $h
+    local.get 0 f64.load offset=13 f64.neg)
+  (func (export "sign") (param f64 f64) (result f64) local.get 0 local.get 1 f64.copysign)
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -239,4 +261,11 @@ CASES = [
     ("multi-value: the other arms", MULTI, "multi", [0, i64(9)]),
     ("i64: division by zero traps", I64, "div", [i64(1), i64(0)]),
     ("i64: INT64_MIN / -1 traps", I64, "div", [i64(-(2**63)), i64(-1)]),
+    ("floats as bits: consts, a call, neg/abs/copysign, select, reinterpret, globals", FLOATS, "bits",
+     [Value("f32", 0x7FA00001), Value("f64", 0x8000000000000001)]),
+    ("floats as bits: unaligned f64/f32 stores and loads, a NaN payload kept", FLOATS, "mem",
+     [5, Value("f64", 0xFFF4000000000321)]),
+    ("floats as bits: f64.store past the end traps before writing", FLOATS, "mem", [65530, Value("f64", 1)]),
+    ("floats as bits: copysign of a NaN's sign onto -0", FLOATS, "sign",
+     [Value("f64", 0x8000000000000000), Value("f64", 0x7FF8000000000000)]),
 ]

@@ -147,7 +147,7 @@ def two_cells(t) -> bool:
 def const_bits(ins) -> int:
     """The bits of a constant instruction's immediate (f32/f64 constants are stored as their bytes)."""
     v = ins.imm[0]
-    return int.from_bytes(v, "little") if isinstance(v, bytes) else v
+    return int.from_bytes(v, "little") if isinstance(v, (bytes, bytearray, memoryview)) else v
 
 
 def mnemonic_of(code: int) -> str:
