@@ -183,6 +183,27 @@ FLOATS = """(module
   (func (export "sign") (param f64 f64) (result f64) local.get 0 local.get 1 f64.copysign)
 )"""
 
+REFS = """(module
+  (type $ii (func (param i32) (result i32)))
+  (table $t 4 funcref)
+  (table $u 2 funcref)
+  (elem (table $t) (i32.const 1) func $inc $dbl)
+  (func $inc (type $ii) (i32.add (local.get 0) (i32.const 1)))
+  (func $dbl (type $ii) (i32.mul (local.get 0) (i32.const 2)))
+  (func $pick (param funcref funcref i32) (result funcref) (select (result funcref) (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "refs") (param i32 i32) (result i32) (local funcref)
+    (table.set $u (i32.const 1) (table.get $t (local.get 0)))
+    (local.set 2 (call $pick (ref.func $inc) (ref.null func) (local.get 1)))
+    (table.set $t (i32.const 3) (local.get 2))
+    (i32.add (i32.add (ref.is_null (table.get $u (i32.const 1))) (ref.is_null (local.get 2)))
+      (i32.add (i32.mul (table.size $t) (i32.const 100)) (table.size $u))))
+  (func (export "call") (param i32 i32) (result i32)
+    (table.set $t (i32.const 0) (table.get $t (local.get 0)))
+    (call_indirect $t (type $ii) (local.get 1) (i32.const 0)))
+  (func (export "get") (param i32) (result funcref) (table.get $t (local.get 0)))
+  (func (export "set") (param i32 funcref) (table.set $u (local.get 0) (local.get 1)))
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -266,6 +287,15 @@ CASES = [
     ("floats as bits: unaligned f64/f32 stores and loads, a NaN payload kept", FLOATS, "mem",
      [5, Value("f64", 0xFFF4000000000321)]),
     ("floats as bits: f64.store past the end traps before writing", FLOATS, "mem", [65530, Value("f64", 1)]),
+    ("funcref: table.get/set between tables, ref.func through a call and select, ref.is_null, table.size",
+     REFS, "refs", [2, 1]),
+    ("funcref: the same with a null element and ref.null selected", REFS, "refs", [0, 0]),
+    ("funcref: a table.set element called through call_indirect", REFS, "call", [2, 21]),
+    ("funcref: table.get past the end traps", REFS, "get", [4]),
+    ("funcref: table.get with a huge index traps", REFS, "get", [-1]),
+    ("funcref: a funcref result", REFS, "get", [1]),
+    ("funcref: table.set past the end traps", REFS, "set", [2, Value("funcref", None)]),
+    ("funcref: table.set of a null parameter", REFS, "set", [1, Value("funcref", None)]),
     ("floats as bits: copysign of a NaN's sign onto -0", FLOATS, "sign",
      [Value("f64", 0x8000000000000000), Value("f64", 0x7FF8000000000000)]),
 ]

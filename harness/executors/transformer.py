@@ -48,6 +48,7 @@ class ModuleInstance:
         self.tables: list | None = None
         self.elems: list | None = None
         self.ref = None  # store address -> Ref (the session's)
+        self.funcs: list | None = None  # the Ref of each of the module's functions (ref.func)
 
     def unknown_reason(self, parts) -> str:
         """Why one of ``parts`` is unknown ("" if all are known); ("global", None) stands for every global."""
@@ -68,7 +69,8 @@ class ModuleInstance:
                 if w.kind == "memory":
                     self.memory[w.addr : w.addr + len(w.value)] = w.value
                 elif w.kind == "table" and self.tables is not None:
-                    self.tables[w.index][w.addr : w.addr + len(w.value)] = [self.ref(p) for p in w.value]
+                    values = w.value if isinstance(w.value, tuple) else (w.value,)  # table.set writes one
+                    self.tables[w.index][w.addr : w.addr + len(values)] = [self.ref(p) for p in values]
 
 
 def _part_name(part) -> str:
@@ -156,12 +158,15 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
 
     bits = []
     for a in args:
+        if a.type == "funcref" and a.bits is None:  # a null funcref: the element word 0
+            bits.append(0)
+            continue
         if a.type not in NUMBERS:
             raise Unsupported(a.type)
         bits.append(a.bits)
     prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory),
                                dropped=frozenset(instance.dropped), tables=instance.tables, elems=instance.elems,
-                               pages=len(instance.memory) // 65536)
+                               pages=len(instance.memory) // 65536, funcs=instance.funcs)
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
@@ -288,6 +293,7 @@ class TransformerSession(Session):
             instance.elems = [[self._ref(a) for a in seg] if shadow.module.elems[x].type == "funcref" else None
                               for x, seg in enumerate(shadow.elems)]
             instance.dropped |= {len(m.data) + x for x, seg in enumerate(shadow.module.elems) if seg.mode != "passive"}
+            instance.funcs = [self._ref(f.addr) for f in shadow.funcs]
         return instance
 
     def _ref(self, addr) -> Ref | None:

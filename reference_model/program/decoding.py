@@ -84,19 +84,23 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         if slot.wide is not None:  # an i64: the two cells the model wrote (the traced slot wrote the last)
             lo = slot.wide if slot.wide_abs else fp + slot.wide
             v = cells.get(lo, 0) | (cells.get(lo + 1, 0) << 32)
+        if slot.ref:  # a funcref: the element word's payload (the function's store address; None: null; -1: none's)
+            v = prompt.payloads.get(v, -1)
         if slot.pc is not None or op in ("return", "return.v"):
             height = slot.height
             if slot.mnemonic == "br_if" and (next_slot != slot.target) != (op == "if"):
                 height = slot.height_fallthrough  # (an i64 br_if is an `if` row that jumps when not taken)
             if op == "br_table":
                 height = slots[next_slot].height
-            pushed = (v,) if row.pushed else ()
+            pushed = (v,) if row.pushed or slot.push else ()
             writes = ()
             if slot.mnemonic in ("local.set", "local.tee"):
                 writes = (Write("local", slot.index, 0, v),)
             elif slot.mnemonic == "global.set":
                 writes = (Write("global", slot.index, 0, v),)
                 gw[slot.index] = v
+            elif op == "table.write" and not slot.bulk:  # table.set: one element (-1: no function's word)
+                writes = (Write("table", slot.index, addr - slot.base, prompt.payloads.get(val, -1)),)
             elif slot.gather:
                 writes = (_gather(slot, fp, cells),)
             elif row.write == "mem":
@@ -111,7 +115,8 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
             if slot.multi:  # several cells: the results as the model left them at fp+0.. (an i64 in two cells)
                 result, at = [], fp
                 for t in slot.multi:
-                    result.append(cells.get(at, 0) | (cells.get(at + 1, 0) << 32 if two_cells(t) else 0))
+                    word = cells.get(at, 0) | (cells.get(at + 1, 0) << 32 if two_cells(t) else 0)
+                    result.append(prompt.payloads.get(word, -1) if t == "funcref" else word)
                     at += 1 + two_cells(t)
                 result = tuple(result)
             if pending_calls:

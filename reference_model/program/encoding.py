@@ -61,6 +61,8 @@ class Slot:
     wide: int | None = None  # an i64 value: its low cell (frame offset, or absolute with wide_abs); high cell next
     wide_abs: bool = False
     gather: int = 0  # i64.store: the record's write is these bytes at the effective address, as the model wrote them
+    ref: bool = False  # the value it pushes, writes or returns is a funcref: an element word, read as its payload
+    push: bool = False  # its record pushes the written value although the row does not (table.get's table.read)
 
 
 @dataclass
@@ -137,6 +139,12 @@ F64_CONST = 0x44
 I64_LOADS[0x2B] = ("f64.load", "i32.load", None)
 I64_STORES[0x39] = ("f64.store", "i32.store")
 I64_CODES = {I64_CONST, F64_CONST, *NUMERIC, *I64_LOADS, *I64_STORES}
+# funcref values (an element word on the stack): ref.null func, ref.is_null, ref.func, table.get, table.set,
+# table.size (externref stays unsupported; table.grow and table.fill too)
+REF_CODES = {0xD0: "ref.null", 0xD1: "ref.is_null", 0xD2: "ref.func", 0x25: "table.get", 0x26: "table.set",
+             0xFC10: "table.size"}
+_REF_ROW = {0xD0: "i32.const", 0xD1: "i32.eqz", 0xD2: "i32.const", 0x25: "table.read", 0x26: "table.write",
+            0xFC10: "i32.const"}
 
 
 def two_cells(t) -> bool:
@@ -155,6 +163,8 @@ def mnemonic_of(code: int) -> str:
         return BY_CODE[code].mnemonic
     if code in F32_ALIAS:
         return F32_ALIAS[code][0]
+    if code in REF_CODES:
+        return REF_CODES[code]
     if code in (I64_CONST, F64_CONST):
         return "i64.const" if code == I64_CONST else "f64.const"
     return (NUMERIC.get(code) or I64_LOADS.get(code) or I64_STORES[code])[0]
@@ -182,7 +192,8 @@ class _Functions:
         for t in (*params, *results, *fn.locals):
             width(t)
         for ins in fn.body:
-            if ins.code not in BY_CODE and ins.code not in I64_CODES and ins.code not in F32_ALIAS:
+            if ins.code not in BY_CODE and ins.code not in I64_CODES and ins.code not in F32_ALIAS \
+                    and ins.code not in REF_CODES:
                 raise Unsupported(feature_of(ins.code))
             if ins.code == 0x1C and any(t not in WIDTH for t in ins.imm):
                 raise Unsupported(" ".join(ins.imm))
@@ -317,6 +328,10 @@ def _effect(m, F, ins, st, ltypes) -> tuple:
         return 2, ()
     if c in F32_ALIAS:
         return {0x2A: (1, ("f32",)), 0x38: (2, ()), 0x43: (0, ("f32",))}[c]
+    if c in REF_CODES:  # (a table.get of an externref table is unsupported where it is encoded)
+        null = "funcref" if c != 0xD0 or ins.imm[0] == 0x70 else "externref"
+        return {0xD0: (0, (null,)), 0xD1: (1, ("i32",)), 0xD2: (0, ("funcref",)), 0x25: (1, ("funcref",)),
+                0x26: (2, ()), 0xFC10: (0, ("i32",))}[c]
     if c in (0x1B, 0x1C):
         return 3, (st[-2],)
     if c in (0x20, 0x21, 0x22):
@@ -336,6 +351,7 @@ _HI_CODES = {BY_NAME[name].code for name in STORE_HI} | {0x3D, 0x3E, 0x38}  # st
 MAX_PAGES, LIMIT_PAGES = 65536, 16384  # memory.grow's limits: the spec's, and the reference interpreter's
 _BULK_HIDDEN = {0xFC0B: 3, 0xFC0A: 17, 0xFC0E: 17}  # hidden loop slots after memory.fill / memory.copy (_bulk_loop)
 MAX_INIT_BYTES = 8192  # a memory.init lays its segment out as one hidden slot per byte
+_TABLE_CHECK = 4  # table.get / table.set: hidden slots before them that check the index (_table_check)
 
 
 def _hidden_slots(module, ins, elems=None) -> int:
@@ -343,7 +359,8 @@ def _hidden_slots(module, ins, elems=None) -> int:
         return 7 + len(module.data[ins.imm[0]][2])
     if ins.code == 0xFC0C:  # table.init: the same, with the segment's element words
         return 7 + len(elems[ins.imm[0]]) if elems is not None and ins.imm[0] < len(elems) else 7
-    return (ins.code in _HI_CODES) + _BULK_HIDDEN.get(ins.code, 0) + 2 * (ins.code == 0x40)
+    return (ins.code in _HI_CODES) + _BULK_HIDDEN.get(ins.code, 0) + 2 * (ins.code == 0x40) \
+        + _TABLE_CHECK * (ins.code in (0x25, 0x26))
 _MEMORY_READ = {*range(0x28, 0x36), 0x3F, 0x40, 0xFC08, 0xFC0A, 0xFC0B}
 _MEMORY_WRITE = {*range(0x36, 0x3F), 0x40, 0xFC08, 0xFC09, 0xFC0A, 0xFC0B}
 _TABLE = {0x11, 0x25, 0x26, *range(0xFC0C, 0xFC12)}
@@ -409,7 +426,7 @@ def memory_pages(module: Module) -> int:
 
 def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions(),
                       memory: bytes = b"", dropped: frozenset = frozenset(), tables: list | None = None,
-                      elems: list | None = None, pages: int | None = None) -> ProgramPrompt:
+                      elems: list | None = None, pages: int | None = None, funcs: list | None = None) -> ProgramPrompt:
     """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits).
 
     ``memory``: the memory's current contents (its non-zero words become prompt cells); ``dropped``: the
@@ -417,11 +434,16 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     segments are dropped once instantiated); ``tables``: each table's elements (``Ref`` or None for null;
     a table the executor does not hold is None), ``elems``: each element segment's; None when the
     executor does not know them.  ``pages``: the memory's size now (default: its declared minimum).
+    ``funcs``: the ``Ref`` of each of the module's functions (what ``ref.func`` pushes; None: not known).
     """
     F = _Functions(module)
     declared = memory_pages(module)
     pages = declared if pages is None else pages
     refs = [] if tables is None else [r for t in (*tables, *(elems or ())) if t is not None for r in t if r is not None]
+    if tables is not None and funcs is not None:  # the functions ref.func names may reach a table too
+        named = {ins.imm[0] for fn in module.functions for ins in fn.body if ins.code == 0xD2}
+        refs += [funcs[x] for x in sorted(named) if x < len(funcs) and funcs[x] is not None]
+    F.funcs = funcs
     funcs, declined = F.reachable(func, None if tables is None else {r.func for r in refs if r.module is module})
     codes = {ins.code for f in funcs for ins in module.functions[f - F.n_imp].body}
     F.elems = elems
@@ -586,8 +608,10 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
     for i, ins in enumerate(fn.body):
         before, after, _ = typing[i]
         code = ins.code
-        op = BY_NAME[F32_ALIAS[code][1]] if code in F32_ALIAS else BY_CODE.get(code)
+        op = BY_NAME[F32_ALIAS[code][1]] if code in F32_ALIAS else BY_NAME[_REF_ROW[code]] if code in REF_CODES \
+            else BY_CODE.get(code)
         s = Slot(op.name if op else "nop", f, i, mnemonic_of(code))
+        s.ref = _ref_valued(module, F, f, ins, after, results, i == last)
         if before is not None:
             h = cells_of(before)
         _put16(s.imm, 0, min(base + max(h, 0), 65535))
@@ -646,8 +670,8 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
                 h -= 1
                 _put16(s.imm, 0, base + h)
             h = _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i, typing[i])
-            if code in (0xFC08, 0xFC0C, 0x40):  # memory.init, table.init and memory.grow sit after a hidden slot
-                slots[where[i] + 1] = s
+            if code in (0xFC08, 0xFC0C, 0x40, 0x25, 0x26):  # these sit after hidden slots
+                slots[where[i] + (_TABLE_CHECK if code in (0x25, 0x26) else 1)] = s
                 s.height = len(after)
                 continue
             if s.op in ("br", "br.v", "br_if", "br_if.v", "return", "return.v") or s.mnemonic in ("br", "br_if", "return"):
@@ -659,6 +683,35 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
         slots[where[i]] = s
 
 
+def _ref_valued(m, F, f, ins, after, results, last: bool) -> bool:
+    """Whether the value ``ins`` pushes, writes (local.set/tee, global.set) or returns is a funcref."""
+    c = ins.code
+    if c in (0x20, 0x21, 0x22):
+        t = (*F.sig(f)[0], *m.functions[f - F.n_imp].locals)[ins.imm[0]]
+    elif c in (0x23, 0x24):
+        t = _global_type(m, ins.imm[0])
+    elif c == 0x0F or (c == 0x0B and last):
+        t = results[0] if len(results) == 1 else None
+    else:
+        t = after[-1] if after else None
+    return t == "funcref"
+
+
+def _table_check(func, top: int, ix: int, size: int, first: int) -> list:
+    """The hidden slots before table.get / table.set (laid out from slot ``first``): i, i, 1 above the
+    operands, then a hidden table.copy row that traps "out of bounds table access" when i + 1 > the table's
+    size and otherwise goes on (n = 1) to the traced slot, whose port reads only the index's low bytes."""
+    m = Micro(func, top, first)
+    m.mov(ix, top)
+    m.mov(ix, top + 1)
+    m.const(1, top + 2)
+    check = m.emit("table.copy", top + 3, tgt=first + _TABLE_CHECK)
+    _put16(check.imm, 5, size)
+    _put16(check.imm, 10, size)
+    assert len(m.slots) == _TABLE_CHECK
+    return m.slots
+
+
 def _branch_cells(ty, code, results) -> int:
     """Cells the branch (br, br_if, return) carries."""
     return cells_of(results) if code == 0x0F else cells_of(ty[2][0])
@@ -666,7 +719,7 @@ def _branch_cells(ty, code, results) -> int:
 
 def _exit(f, base, nlocals, arity, results) -> list:
     """The function's hidden exit (branches to the function's label jump here): return, with its result."""
-    ex = Slot("return.v" if arity else "return", f, None, height=len(results))
+    ex = Slot("return.v" if arity else "return", f, None, height=len(results), ref=results == ("funcref",))
     _put16(ex.imm, 0, base + arity)
     _put16(ex.imm, 2, nlocals)
     if arity < 2:
@@ -914,7 +967,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
     if code in (0x23, 0x24):
         g = ins.imm[0]
         gt = _global_type(F.m, g)
-        if WIDTH.get(gt) != 1:
+        if gt not in ("i32", "f32"):  # (a funcref global's element word is not laid out)
             raise Unsupported(gt)
         s.index = g
         if code == 0x23:
@@ -925,6 +978,31 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         _put16(s.imm, 5, F.global_cell(g))
         s.imm[7] = 1
         return h - 1
+    if code in (0xD0, 0xD2, 0xFC10):  # ref.null func, ref.func x, table.size x: a constant word
+        x = ins.imm[0]
+        if code == 0xFC10 and F.sizes[x] is None:
+            raise Unsupported("a table the executor does not hold")
+        if code == 0xD2 and (F.funcs is None or F.funcs[x] is None):
+            raise Unsupported("ref.func (the function's store address is not known here)")
+        v = 0 if code == 0xD0 else F.word(F.funcs[x]) if code == 0xD2 else F.sizes[x]
+        s.imm[8:12] = [(v >> (8 * k)) & 255 for k in range(4)]
+        _put16(s.imm, 5, base + h)
+        return h + 1
+    if code in (0x25, 0x26):  # table.get x / table.set x: the index checked, then table.read / table.write
+        x = ins.imm[0]
+        if F.sizes[x] is None:
+            raise Unsupported("a table the executor does not hold")
+        top = base + h
+        ix = top - 1 if code == 0x25 else top - 2
+        slots[where[i] : where[i] + _TABLE_CHECK] = _table_check(s.func, top, ix, F.sizes[x], where[i])
+        if code == 0x25:  # the element word (a cell never written: null, 0) replaces the index
+            _put16(s.imm, 8, F.bases[x])
+            _put16(s.imm, 5, top - 1)
+            s.push = True
+            return h
+        s.index, s.base = x, vocab.TABLE_BASE + F.bases[x]  # cell(base + i) = v
+        _put16(s.imm, 10, s.base)
+        return h - 2
     if code in (0x41, 0x43):  # i32.const, f32.const: the bits
         v = const_bits(ins)
         s.imm[8:12] = [(v >> (8 * k)) & 255 for k in range(4)]
