@@ -204,6 +204,23 @@ REFS = """(module
   (func (export "set") (param i32 funcref) (table.set $u (local.get 0) (local.get 1)))
 )"""
 
+EXTERN = """(module
+  (table $e 3 externref)
+  (table $f 3 funcref)
+  (elem (table $f) (i32.const 0) func $one)
+  (func $one (result i32) i32.const 1)
+  (func (export "ext") (param externref i32) (result externref) (local externref)
+    (table.set $e (local.get 1) (local.get 0))
+    (local.set 2 (table.get $e (i32.const 2)))
+    (if (ref.is_null (local.get 2)) (then (local.set 2 (ref.null extern))))
+    (table.get $e (i32.const 0)))
+  (func (export "fill") (param i32 externref i32) (result i32)
+    (table.fill $e (local.get 0) (local.get 1) (local.get 2))
+    (table.fill $f (i32.const 1) (table.get $f (i32.const 0)) (i32.const 2))
+    (i32.add (call_indirect $f (result i32) (i32.const 2))
+      (i32.add (ref.is_null (table.get $e (i32.const 1))) (table.size $e))))
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -296,6 +313,14 @@ CASES = [
     ("funcref: a funcref result", REFS, "get", [1]),
     ("funcref: table.set past the end traps", REFS, "set", [2, Value("funcref", None)]),
     ("funcref: table.set of a null parameter", REFS, "set", [1, Value("funcref", None)]),
+    ("externref: table.set of a parameter, table.get, ref.null extern, an externref result", EXTERN, "ext",
+     [Value("externref", 7), 0]),
+    ("externref: a null result", EXTERN, "ext", [Value("externref", 7), 1]),
+    ("externref: table.set past the end traps", EXTERN, "ext", [Value("externref", 7), 3]),
+    ("table.fill: externref and funcref tables, the funcref filled is called", EXTERN, "fill",
+     [1, Value("externref", 0xABCDEF), 2]),
+    ("table.fill: n = 0 at the table's end", EXTERN, "fill", [3, Value("externref", 5), 0]),
+    ("table.fill: past the end traps before writing", EXTERN, "fill", [2, Value("externref", 5), 2]),
     ("floats as bits: copysign of a NaN's sign onto -0", FLOATS, "sign",
      [Value("f64", 0x8000000000000000), Value("f64", 0x7FF8000000000000)]),
 ]

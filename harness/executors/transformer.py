@@ -21,7 +21,7 @@ from reference_model.errors import (Exhaustion, ExecutorOutcome, LinkError, Malf
                                     Trap, Unsupported)
 from reference_model.program.binary import const_value, decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
-from reference_model.program.encoding import Ref, encode_invocation, memory_pages, state_use
+from reference_model.program.encoding import MAX_EXTERN, Extern, Ref, encode_invocation, memory_pages, state_use
 from reference_model.trace import trace_hash
 from reference_model.values import Value
 
@@ -49,6 +49,7 @@ class ModuleInstance:
         self.elems: list | None = None
         self.ref = None  # store address -> Ref (the session's)
         self.funcs: list | None = None  # the Ref of each of the module's functions (ref.func)
+        self.table_types: list | None = None  # each table's element type
 
     def unknown_reason(self, parts) -> str:
         """Why one of ``parts`` is unknown ("" if all are known); ("global", None) stands for every global."""
@@ -70,7 +71,13 @@ class ModuleInstance:
                     self.memory[w.addr : w.addr + len(w.value)] = w.value
                 elif w.kind == "table" and self.tables is not None:
                     values = w.value if isinstance(w.value, tuple) else (w.value,)  # table.set writes one
-                    self.tables[w.index][w.addr : w.addr + len(values)] = [self.ref(p) for p in values]
+                    extern = self.table_types is not None and self.table_types[w.index] == "externref"
+                    self.tables[w.index][w.addr : w.addr + len(values)] = [
+                        (None if p is None else Extern(p)) if extern else self.ref(p) for p in values]
+
+
+def _extern(payload):
+    return None if payload is None else Extern(payload)
 
 
 def _part_name(part) -> str:
@@ -161,12 +168,18 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         if a.type == "funcref" and a.bits is None:  # a null funcref: the element word 0
             bits.append(0)
             continue
+        if a.type == "externref":  # the payload's word (payload + 1; 0: null)
+            if a.bits is not None and not 0 <= a.bits <= MAX_EXTERN:
+                raise Unsupported(f"externref payload {a.bits} (its word, payload + 1, takes a cell)")
+            bits.append(0 if a.bits is None else a.bits + 1)
+            continue
         if a.type not in NUMBERS:
             raise Unsupported(a.type)
         bits.append(a.bits)
     prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory),
                                dropped=frozenset(instance.dropped), tables=instance.tables, elems=instance.elems,
-                               pages=len(instance.memory) // 65536, funcs=instance.funcs)
+                               pages=len(instance.memory) // 65536, funcs=instance.funcs,
+                               table_types=instance.table_types)
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
@@ -288,9 +301,10 @@ class TransformerSession(Session):
         instance.ref = self._ref
         if shadow is not None:
             self._by_shadow[id(shadow)] = instance
-            instance.tables = [[self._ref(a) for a in t.elements] if t.type.elem == "funcref" else None
+            instance.tables = [[self._ref(a) if t.type.elem == "funcref" else _extern(a) for a in t.elements]
                                for t in shadow.tables]
-            instance.elems = [[self._ref(a) for a in seg] if shadow.module.elems[x].type == "funcref" else None
+            instance.table_types = [t.type.elem for t in shadow.tables]
+            instance.elems = [[self._ref(a) if shadow.module.elems[x].type == "funcref" else _extern(a) for a in seg]
                               for x, seg in enumerate(shadow.elems)]
             instance.dropped |= {len(m.data) + x for x, seg in enumerate(shadow.module.elems) if seg.mode != "passive"}
             instance.funcs = [self._ref(f.addr) for f in shadow.funcs]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from reference_model.compiler import vocabulary as vocab
 from reference_model.compiler.opcodes import BY_NAME, MEMORY_ACCESS
-from reference_model.program.encoding import ProgramPrompt, two_cells
+from reference_model.program.encoding import ProgramPrompt, payload_of, two_cells
 from reference_model.trace import TraceRecord, Write
 
 
@@ -84,8 +84,8 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         if slot.wide is not None:  # an i64: the two cells the model wrote (the traced slot wrote the last)
             lo = slot.wide if slot.wide_abs else fp + slot.wide
             v = cells.get(lo, 0) | (cells.get(lo + 1, 0) << 32)
-        if slot.ref:  # a funcref: the element word's payload (the function's store address; None: null; -1: none's)
-            v = prompt.payloads.get(v, -1)
+        if slot.ref:  # a reference: its element word's payload (None: null)
+            v = payload_of(slot.ref, v, prompt.payloads)
         if slot.pc is not None or op in ("return", "return.v"):
             height = slot.height
             if slot.mnemonic == "br_if" and (next_slot != slot.target) != (op == "if"):
@@ -100,7 +100,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                 writes = (Write("global", slot.index, 0, v),)
                 gw[slot.index] = v
             elif op == "table.write" and not slot.bulk:  # table.set: one element (-1: no function's word)
-                writes = (Write("table", slot.index, addr - slot.base, prompt.payloads.get(val, -1)),)
+                writes = (Write("table", slot.index, addr - slot.base, payload_of(slot.ref, val, prompt.payloads)),)
             elif slot.gather:
                 writes = (_gather(slot, fp, cells),)
             elif row.write == "mem":
@@ -116,7 +116,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                 result, at = [], fp
                 for t in slot.multi:
                     word = cells.get(at, 0) | (cells.get(at + 1, 0) << 32 if two_cells(t) else 0)
-                    result.append(prompt.payloads.get(word, -1) if t == "funcref" else word)
+                    result.append(payload_of(t, word, prompt.payloads) if t in ("funcref", "externref") else word)
                     at += 1 + two_cells(t)
                 result = tuple(result)
             if pending_calls:
@@ -127,7 +127,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         if slot.bulk and records:  # an item of a bulk instruction's loop: it extends the record's write
             r = records[-1]
             if op == "table.write":  # an element word: the function's store address (-1: no function's word)
-                w = Write("table", slot.index, addr - slot.base, (prompt.payloads.get(val, -1),))
+                w = Write("table", slot.index, addr - slot.base, (payload_of(slot.ref, val, prompt.payloads),))
             else:
                 w = _store(slot, op, fp, cells, b, val)
             records[-1] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, r.pushed, r.height, _extend(r.writes, w))

@@ -61,7 +61,8 @@ class Slot:
     wide: int | None = None  # an i64 value: its low cell (frame offset, or absolute with wide_abs); high cell next
     wide_abs: bool = False
     gather: int = 0  # i64.store: the record's write is these bytes at the effective address, as the model wrote them
-    ref: bool = False  # the value it pushes, writes or returns is a funcref: an element word, read as its payload
+    ref: str = ""  # "funcref" / "externref": the value it pushes, writes or returns is an element word, read as its
+    #                payload (payload_of)
     push: bool = False  # its record pushes the written value although the row does not (table.get's table.read)
 
 
@@ -89,6 +90,23 @@ class Ref(NamedTuple):
     func: int
     sig: tuple
     why: str = ""
+
+
+class Extern(NamedTuple):
+    """An externref as the executor knows it: the host's payload (its element word is payload + 1)."""
+
+    payload: int
+
+
+MAX_EXTERN = 0xFFFFFFFE  # the largest payload whose word (payload + 1) fits a cell
+
+
+def payload_of(kind: str, word: int, payloads: dict):
+    """The trace's payload of a reference's element word: a funcref's store address (-1: no function's word),
+    an externref's payload; None for null (word 0)."""
+    if kind == "externref":
+        return None if word == 0 else word - 1
+    return payloads.get(word, -1)
 
 
 @dataclass(frozen=True)
@@ -139,12 +157,12 @@ F64_CONST = 0x44
 I64_LOADS[0x2B] = ("f64.load", "i32.load", None)
 I64_STORES[0x39] = ("f64.store", "i32.store")
 I64_CODES = {I64_CONST, F64_CONST, *NUMERIC, *I64_LOADS, *I64_STORES}
-# funcref values (an element word on the stack): ref.null func, ref.is_null, ref.func, table.get, table.set,
-# table.size (externref stays unsupported; table.grow and table.fill too)
+# references (an element word on the stack, funcref or externref): ref.null, ref.is_null, ref.func, table.get,
+# table.set, table.size, table.fill (table.grow stays unsupported: table sizes are immediates)
 REF_CODES = {0xD0: "ref.null", 0xD1: "ref.is_null", 0xD2: "ref.func", 0x25: "table.get", 0x26: "table.set",
-             0xFC10: "table.size"}
+             0xFC10: "table.size", 0xFC11: "table.fill"}
 _REF_ROW = {0xD0: "i32.const", 0xD1: "i32.eqz", 0xD2: "i32.const", 0x25: "table.read", 0x26: "table.write",
-            0xFC10: "i32.const"}
+            0xFC10: "i32.const", 0xFC11: "table.copy"}
 
 
 def two_cells(t) -> bool:
@@ -330,8 +348,9 @@ def _effect(m, F, ins, st, ltypes) -> tuple:
         return {0x2A: (1, ("f32",)), 0x38: (2, ()), 0x43: (0, ("f32",))}[c]
     if c in REF_CODES:  # (a table.get of an externref table is unsupported where it is encoded)
         null = "funcref" if c != 0xD0 or ins.imm[0] == 0x70 else "externref"
-        return {0xD0: (0, (null,)), 0xD1: (1, ("i32",)), 0xD2: (0, ("funcref",)), 0x25: (1, ("funcref",)),
-                0x26: (2, ()), 0xFC10: (0, ("i32",))}[c]
+        elem = F.table_types[ins.imm[0]] if c == 0x25 and ins.imm[0] < len(getattr(F, "table_types", ())) else "funcref"
+        return {0xD0: (0, (null,)), 0xD1: (1, ("i32",)), 0xD2: (0, ("funcref",)), 0x25: (1, (elem,)),
+                0x26: (2, ()), 0xFC10: (0, ("i32",)), 0xFC11: (3, ())}[c]
     if c in (0x1B, 0x1C):
         return 3, (st[-2],)
     if c in (0x20, 0x21, 0x22):
@@ -352,6 +371,8 @@ MAX_PAGES, LIMIT_PAGES = 65536, 16384  # memory.grow's limits: the spec's, and t
 _BULK_HIDDEN = {0xFC0B: 3, 0xFC0A: 17, 0xFC0E: 17}  # hidden loop slots after memory.fill / memory.copy (_bulk_loop)
 MAX_INIT_BYTES = 8192  # a memory.init lays its segment out as one hidden slot per byte
 _TABLE_CHECK = 4  # table.get / table.set: hidden slots before them that check the index (_table_check)
+_FILL_SLOTS = 6  # table.fill: 3 hidden moves before it, a loop of 3 after it (_table_fill)
+_TRACED_AT = {0xFC08: 1, 0xFC0C: 1, 0x40: 1, 0x25: _TABLE_CHECK, 0x26: _TABLE_CHECK, 0xFC11: 3}  # after hidden slots
 
 
 def _hidden_slots(module, ins, elems=None) -> int:
@@ -360,7 +381,7 @@ def _hidden_slots(module, ins, elems=None) -> int:
     if ins.code == 0xFC0C:  # table.init: the same, with the segment's element words
         return 7 + len(elems[ins.imm[0]]) if elems is not None and ins.imm[0] < len(elems) else 7
     return (ins.code in _HI_CODES) + _BULK_HIDDEN.get(ins.code, 0) + 2 * (ins.code == 0x40) \
-        + _TABLE_CHECK * (ins.code in (0x25, 0x26))
+        + _TABLE_CHECK * (ins.code in (0x25, 0x26)) + _FILL_SLOTS * (ins.code == 0xFC11)
 _MEMORY_READ = {*range(0x28, 0x36), 0x3F, 0x40, 0xFC08, 0xFC0A, 0xFC0B}
 _MEMORY_WRITE = {*range(0x36, 0x3F), 0x40, 0xFC08, 0xFC09, 0xFC0A, 0xFC0B}
 _TABLE = {0x11, 0x25, 0x26, *range(0xFC0C, 0xFC12)}
@@ -426,7 +447,8 @@ def memory_pages(module: Module) -> int:
 
 def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions(),
                       memory: bytes = b"", dropped: frozenset = frozenset(), tables: list | None = None,
-                      elems: list | None = None, pages: int | None = None, funcs: list | None = None) -> ProgramPrompt:
+                      elems: list | None = None, pages: int | None = None, funcs: list | None = None,
+                      table_types: list | None = None) -> ProgramPrompt:
     """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits).
 
     ``memory``: the memory's current contents (its non-zero words become prompt cells); ``dropped``: the
@@ -435,11 +457,13 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     a table the executor does not hold is None), ``elems``: each element segment's; None when the
     executor does not know them.  ``pages``: the memory's size now (default: its declared minimum).
     ``funcs``: the ``Ref`` of each of the module's functions (what ``ref.func`` pushes; None: not known).
+    ``table_types``: each table's element type (default funcref); an externref table holds ``Extern``s.
     """
     F = _Functions(module)
+    F.table_types = table_types or ["funcref"] * len(tables or ())
     declared = memory_pages(module)
     pages = declared if pages is None else pages
-    refs = [] if tables is None else [r for t in (*tables, *(elems or ())) if t is not None for r in t if r is not None]
+    refs = [] if tables is None else [r for t in (*tables, *(elems or ())) if t is not None for r in t if isinstance(r, Ref)]
     if tables is not None and funcs is not None:  # the functions ref.func names may reach a table too
         named = {ins.imm[0] for fn in module.functions for ins in fn.body if ins.code == 0xD2}
         refs += [funcs[x] for x in sorted(named) if x < len(funcs) and funcs[x] is not None]
@@ -500,6 +524,10 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         """The element word of a reference: entry slot, local count, type id + 1 (compiler/tables.py)."""
         if r is None:
             return 0
+        if isinstance(r, Extern):
+            if not 0 <= r.payload <= MAX_EXTERN:
+                raise Unsupported(f"externref payload {r.payload} (its word, payload + 1, takes a cell)")
+            return r.payload + 1
         key = r.func if r.module is module else (id(r.module), r.func)
         if key in entry_slot:
             G = F if r.module is module else foreign[key][0]
@@ -612,6 +640,8 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
             else BY_CODE.get(code)
         s = Slot(op.name if op else "nop", f, i, mnemonic_of(code))
         s.ref = _ref_valued(module, F, f, ins, after, results, i == last)
+        if code == 0x26:  # table.set: its write is of the table's type
+            s.ref = F.table_types[ins.imm[0]]
         if before is not None:
             h = cells_of(before)
         _put16(s.imm, 0, min(base + max(h, 0), 65535))
@@ -670,8 +700,8 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
                 h -= 1
                 _put16(s.imm, 0, base + h)
             h = _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i, typing[i])
-            if code in (0xFC08, 0xFC0C, 0x40, 0x25, 0x26):  # these sit after hidden slots
-                slots[where[i] + (_TABLE_CHECK if code in (0x25, 0x26) else 1)] = s
+            if code in _TRACED_AT:  # these sit after hidden slots
+                slots[where[i] + _TRACED_AT[code]] = s
                 s.height = len(after)
                 continue
             if s.op in ("br", "br.v", "br_if", "br_if.v", "return", "return.v") or s.mnemonic in ("br", "br_if", "return"):
@@ -683,8 +713,9 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
         slots[where[i]] = s
 
 
-def _ref_valued(m, F, f, ins, after, results, last: bool) -> bool:
-    """Whether the value ``ins`` pushes, writes (local.set/tee, global.set) or returns is a funcref."""
+def _ref_valued(m, F, f, ins, after, results, last: bool) -> str:
+    """The reference type ("funcref", "externref") of the value ``ins`` pushes, writes (local.set/tee,
+    global.set) or returns, or "" when it is a number."""
     c = ins.code
     if c in (0x20, 0x21, 0x22):
         t = (*F.sig(f)[0], *m.functions[f - F.n_imp].locals)[ins.imm[0]]
@@ -694,7 +725,7 @@ def _ref_valued(m, F, f, ins, after, results, last: bool) -> bool:
         t = results[0] if len(results) == 1 else None
     else:
         t = after[-1] if after else None
-    return t == "funcref"
+    return t if t in ("funcref", "externref") else ""
 
 
 def _table_check(func, top: int, ix: int, size: int, first: int) -> list:
@@ -719,7 +750,8 @@ def _branch_cells(ty, code, results) -> int:
 
 def _exit(f, base, nlocals, arity, results) -> list:
     """The function's hidden exit (branches to the function's label jump here): return, with its result."""
-    ex = Slot("return.v" if arity else "return", f, None, height=len(results), ref=results == ("funcref",))
+    ex = Slot("return.v" if arity else "return", f, None, height=len(results),
+              ref=results[0] if len(results) == 1 and results[0] in ("funcref", "externref") else "")
     _put16(ex.imm, 0, base + arity)
     _put16(ex.imm, 2, nlocals)
     if arity < 2:
@@ -1003,6 +1035,26 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         s.index, s.base = x, vocab.TABLE_BASE + F.bases[x]  # cell(base + i) = v
         _put16(s.imm, 10, s.base)
         return h - 2
+    if code == 0xFC11:  # table.fill x: i, i, n above the operands, the bounds check, then a hidden loop
+        x = ins.imm[0]
+        if F.sizes[x] is None:
+            raise Unsupported("a table the executor does not hold")
+        top = base + h
+        m = Micro(s.func, top, where[i])
+        for src in (top - 3, top - 3, top - 1):
+            m.mov(src, m.new())
+        slots[where[i] : where[i] + 3] = m.slots
+        _put16(s.imm, 0, top + 3)  # the table.copy row's T2, T1, T0 = i, i, n: i + n past the table traps
+        _put16(s.imm, 5, F.sizes[x])
+        _put16(s.imm, 10, F.sizes[x])
+        first = where[i] + 4
+        write = _hidden("table.write", s.func, top - 1, bulk=True)  # cell(i) = v
+        write.index, write.base, write.ref = x, vocab.TABLE_BASE + F.bases[x], F.table_types[x]
+        _put16(write.imm, 10, write.base)
+        loop = [write, _hidden("bulk.addi", s.func, top, X=top - 1, W=top - 1, add=-1),  # n -= 1
+                _hidden("bulk.addi.br", s.func, top, X=top - 3, W=top - 3, add=1, tgt=first)]  # i += 1, while n
+        assert 3 + len(loop) == _FILL_SLOTS
+        return _place_loop(s, slots, first, loop, h)
     if code in (0x41, 0x43):  # i32.const, f32.const: the bits
         v = const_bits(ins)
         s.imm[8:12] = [(v >> (8 * k)) & 255 for k in range(4)]
@@ -1062,7 +1114,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
             raise Unsupported("a table the executor does not hold")
         top = base + h
         write = _hidden("table.write", s.func, top + 2, bulk=True)  # cell(d2) = scratch
-        write.index, write.base = x, vocab.TABLE_BASE + F.bases[x]
+        write.index, write.base, write.ref = x, vocab.TABLE_BASE + F.bases[x], F.table_types[x]
         _put16(write.imm, 10, write.base)
         _put16(s.imm, 5, F.sizes[x])
         if code == 0xFC0E:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from reference_model.errors import Unsupported
 
-# a float is its bits: f32 in one cell, f64 in two; a funcref is its table element word (compiler/tables.py), 0 null
-WIDTH = {"i32": 1, "i64": 2, "f32": 1, "f64": 2, "funcref": 1}
+# a float is its bits: f32 in one cell, f64 in two; a reference is its table element word: a funcref's
+# (compiler/tables.py), an externref's payload + 1; 0 is null
+WIDTH = {"i32": 1, "i64": 2, "f32": 1, "f64": 2, "funcref": 1, "externref": 1}
 
 
 def width(t) -> int:
