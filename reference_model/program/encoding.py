@@ -142,20 +142,20 @@ def cells_of(types) -> int:
     return sum(width(t) for t in types)
 
 
-# i64 instructions beyond wide.NUMERIC: const, loads and stores (the i32 row each uses, sign-extended?)
+# i64 (and f64) instructions beyond wide.NUMERIC: const, loads and stores (the i32 row each uses, sign-extended?)
 I64_CONST = 0x42
 I64_LOADS = {0x29: ("i64.load", "i32.load", None), 0x30: ("i64.load8_s", "i32.load8_s", True),
              0x31: ("i64.load8_u", "i32.load8_u", False), 0x32: ("i64.load16_s", "i32.load16_s", True),
              0x33: ("i64.load16_u", "i32.load16_u", False), 0x34: ("i64.load32_s", "i32.load", True),
-             0x35: ("i64.load32_u", "i32.load", False)}
+             0x35: ("i64.load32_u", "i32.load", False),
+             0x2B: ("f64.load", "i32.load", None)}  # (floats as bits, below)
 I64_STORES = {0x37: ("i64.store", "i32.store"), 0x3C: ("i64.store8", "i32.store8"),
-              0x3D: ("i64.store16", "i32.store16"), 0x3E: ("i64.store32", "i32.store")}
+              0x3D: ("i64.store16", "i32.store16"), 0x3E: ("i64.store32", "i32.store"),
+              0x39: ("f64.store", "i32.store")}
 # floats as bits (wide.py): f32 loads, stores and constants are the i32 rows under their own mnemonics; f64
 # ones are the i64 microcode (f64 arithmetic and comparisons stay unsupported: "floats")
 F32_ALIAS = {0x2A: ("f32.load", "i32.load"), 0x38: ("f32.store", "i32.store"), 0x43: ("f32.const", "i32.const")}
 F64_CONST = 0x44
-I64_LOADS[0x2B] = ("f64.load", "i32.load", None)
-I64_STORES[0x39] = ("f64.store", "i32.store")
 I64_CODES = {I64_CONST, F64_CONST, *NUMERIC, *I64_LOADS, *I64_STORES}
 # references (an element word on the stack, funcref or externref): ref.null, ref.is_null, ref.func, table.get,
 # table.set, table.size, table.fill (table.grow stays unsupported: table sizes are immediates)
@@ -190,6 +190,8 @@ def mnemonic_of(code: int) -> str:
 
 class _Functions:
     """Per-function facts: signature, locals, reachability."""
+
+    table_types: list = []  # each table's element type (encode_invocation sets it)
 
     def __init__(self, module: Module):
         self.m = module
@@ -346,9 +348,9 @@ def _effect(m, F, ins, st, ltypes) -> tuple:
         return 2, ()
     if c in F32_ALIAS:
         return {0x2A: (1, ("f32",)), 0x38: (2, ()), 0x43: (0, ("f32",))}[c]
-    if c in REF_CODES:  # (a table.get of an externref table is unsupported where it is encoded)
+    if c in REF_CODES:  # table.get pushes its table's element type (a table not held is unsupported at encoding)
         null = "funcref" if c != 0xD0 or ins.imm[0] == 0x70 else "externref"
-        elem = F.table_types[ins.imm[0]] if c == 0x25 and ins.imm[0] < len(getattr(F, "table_types", ())) else "funcref"
+        elem = F.table_types[ins.imm[0]] if c == 0x25 and ins.imm[0] < len(F.table_types) else "funcref"
         return {0xD0: (0, (null,)), 0xD1: (1, ("i32",)), 0xD2: (0, ("funcref",)), 0x25: (1, (elem,)),
                 0x26: (2, ()), 0xFC10: (0, ("i32",)), 0xFC11: (3, ())}[c]
     if c in (0x1B, 0x1C):
