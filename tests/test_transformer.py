@@ -240,6 +240,11 @@ def test_linking_is_checked_and_an_importer_makes_shared_state_unknown():
         s.instantiate(wasmtime.wat2wasm('(module (import "M" "mem" (memory 1)) (data (i32.const 0) "\\01"))'))
     with pytest.raises(Unsupported, match="memory unknown"):
         s.invoke(src, "get", [])
+    # a module the reference interpreter does not take cannot have its imports checked: unsupported, not
+    # instantiated (linking.wast's typed-reference imports, which must not link, were "instantiated")
+    s = TransformerExecutor("cpu-f64-hull").open_session()
+    with pytest.raises(Unsupported, match="linking a module the reference interpreter does not take"):
+        s.instantiate(wasmtime.wat2wasm('(module (type $t (func)) (global (import "Mref" "g") (ref func)))'))
 
 
 def test_tables_hold_functions_of_other_instances():

@@ -292,8 +292,10 @@ class TransformerSession(Session):
             shadow = self.shadow.instantiate(wasm)
         except (LinkError, Trap):
             raise  # an unlinkable / uninstantiable module
-        except ExecutorOutcome:
-            pass  # the reference interpreter does not take this module: no link check for it
+        except ExecutorOutcome as e:  # the reference interpreter does not take this module: no link check for it
+            if m is not None and m.imports:  # whether its imports link is then unknown (an assert_unlinkable)
+                why = getattr(e, "feature", e.message)
+                raise Unsupported(f"linking a module the reference interpreter does not take ({why})") from None
         if m is None:
             raise Unsupported(f"module encoding ({unreadable})")
         instance = self._instantiate(m)
