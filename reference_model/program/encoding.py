@@ -373,7 +373,7 @@ MAX_PAGES, LIMIT_PAGES = 65536, 16384  # memory.grow's limits: the spec's, and t
 _BULK_HIDDEN = {0xFC0B: 3, 0xFC0A: 17, 0xFC0E: 17}  # hidden loop slots after memory.fill / memory.copy (_bulk_loop)
 MAX_INIT_BYTES = 8192  # a memory.init lays its segment out as one hidden slot per byte
 _TABLE_CHECK = 4  # table.get / table.set: hidden slots before them that check the index (_table_check)
-_FILL_SLOTS = 6  # table.fill: 3 hidden moves before it, a loop of 3 after it (_table_fill)
+_FILL_SLOTS = 6  # table.fill: 3 hidden moves before it, a loop of 3 after it (_encode_plain)
 _TRACED_AT = {0xFC08: 1, 0xFC0C: 1, 0x40: 1, 0x25: _TABLE_CHECK, 0x26: _TABLE_CHECK, 0xFC11: 3}  # after hidden slots
 
 
@@ -1050,10 +1050,8 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         _put16(s.imm, 5, F.sizes[x])
         _put16(s.imm, 10, F.sizes[x])
         first = where[i] + 4
-        write = _hidden("table.write", s.func, top - 1, bulk=True)  # cell(i) = v
-        write.index, write.base, write.ref = x, vocab.TABLE_BASE + F.bases[x], F.table_types[x]
-        _put16(write.imm, 10, write.base)
-        loop = [write, _hidden("bulk.addi", s.func, top, X=top - 1, W=top - 1, add=-1),  # n -= 1
+        loop = [_table_write(F, s.func, top - 1, x),  # cell(i) = v
+                _hidden("bulk.addi", s.func, top, X=top - 1, W=top - 1, add=-1),  # n -= 1
                 _hidden("bulk.addi.br", s.func, top, X=top - 3, W=top - 3, add=1, tgt=first)]  # i += 1, while n
         assert 3 + len(loop) == _FILL_SLOTS
         return _place_loop(s, slots, first, loop, h)
@@ -1115,9 +1113,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         if F.sizes[x] is None or (code == 0xFC0E and F.sizes[y] is None):
             raise Unsupported("a table the executor does not hold")
         top = base + h
-        write = _hidden("table.write", s.func, top + 2, bulk=True)  # cell(d2) = scratch
-        write.index, write.base, write.ref = x, vocab.TABLE_BASE + F.bases[x], F.table_types[x]
-        _put16(write.imm, 10, write.base)
+        write = _table_write(F, s.func, top + 2, x)  # cell(d2) = scratch
         _put16(s.imm, 5, F.sizes[x])
         if code == 0xFC0E:
             _put16(s.imm, 10, F.sizes[y])
@@ -1157,6 +1153,14 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         return h - op.pops + 1
     return h - op.pops + op.pushes
 
+
+
+def _table_write(F, func, H: int, x: int) -> Slot:
+    """A bulk loop's hidden table.write into table x: cell(TABLE_BASE + x's base + T1) = T0."""
+    write = _hidden("table.write", func, H, bulk=True)
+    write.index, write.base, write.ref = x, vocab.TABLE_BASE + F.bases[x], F.table_types[x]
+    _put16(write.imm, 10, write.base)
+    return write
 
 
 def _place_loop(s: Slot, slots: list, first: int, loop: list, h: int) -> int:
