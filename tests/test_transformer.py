@@ -13,7 +13,7 @@ from harness.executors.reference import ReferenceExecutor
 from harness.executors.transformer import TransformerExecutor
 from reference_model.errors import ExecutorOutcome, Unsupported
 from reference_model.values import Value, i32, i64
-from transformer_cases import CASES, CONTROL, MATH
+from transformer_cases import CASES, CONTROL, MATH, REF_GLOBALS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,6 +39,23 @@ def test_compiled_model_matches_reference(sessions, name, wat, export, args):
     got, want = _outcome(model, wasm, export, args), _outcome(ref, wasm, export, args)
     assert got[:2] == want[:2]
     assert [r.canonical() for r in got[2] or []] == [r.canonical() for r in want[2] or []]
+
+
+def test_reference_globals_keep_their_values_between_calls():
+    """A funcref / externref global set by one call holds that value in the next (the executor keeps the
+    trace's payload and lays out its element word), and an exported one reads back: the same values and
+    traces as the reference interpreter, call after call."""
+    model, ref = TransformerExecutor("cpu-f64-hull").open_session(), ReferenceExecutor().open_session()
+    wasm = wasmtime.wat2wasm(REF_GLOBALS)
+    insts = [s.instantiate(wasm) for s in (model, ref)]
+    calls = [("get-e", []), ("globals", [Value("externref", 9), i32(20), i32(0)]), ("get-e", []), ("get-f", []),
+             ("call-f", [i32(20)]), ("globals", [Value("externref", None), i32(5), i32(0)]), ("get-e", [])]
+    for export, args in calls:
+        got, want = (s.invoke(i, export, args) for s, i in zip((model, ref), insts))
+        assert got.values == want.values, export
+        assert [r.canonical() for r in got.trace] == [r.canonical() for r in want.trace], export
+    assert model.get(insts[0], "e") == ref.get(insts[1], "e") == Value("externref", None)
+    assert got.values == [Value("externref", None)] and want.values == got.values
 
 
 def test_unsupported_is_classified_before_running():

@@ -221,6 +221,28 @@ EXTERN = """(module
       (i32.add (ref.is_null (table.get $e (i32.const 1))) (table.size $e))))
 )"""
 
+REF_GLOBALS = """(module
+  (type $ii (func (param i32) (result i32)))
+  (table $t 2 funcref)
+  (global $f (mut funcref) (ref.func $inc))
+  (global $g funcref (ref.func $dbl))
+  (global $e (export "e") (mut externref) (ref.null extern))
+  (func $inc (type $ii) (i32.add (local.get 0) (i32.const 1)))
+  (func $dbl (type $ii) (i32.mul (local.get 0) (i32.const 2)))
+  (func (export "globals") (param externref i32 i32) (result i32)
+    (table.set $t (i32.const 0) (global.get $f))
+    (table.set $t (i32.const 1) (global.get $g))
+    (i32.add (i32.mul (ref.is_null (global.get $e)) (i32.const 100))
+      (call_indirect $t (type $ii) (local.get 1) (local.get 2)))
+    (global.set $e (local.get 0))
+    (global.set $f (global.get $g)))
+  (func (export "get-e") (result externref) (global.get $e))
+  (func (export "get-f") (result funcref) (global.get $f))
+  (func (export "call-f") (param i32) (result i32)
+    (table.set $t (i32.const 0) (global.get $f))
+    (call_indirect $t (type $ii) (local.get 0) (i32.const 0)))
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -321,6 +343,10 @@ CASES = [
      [1, Value("externref", 0xABCDEF), 2]),
     ("table.fill: n = 0 at the table's end", EXTERN, "fill", [3, Value("externref", 5), 0]),
     ("table.fill: past the end traps before writing", EXTERN, "fill", [2, Value("externref", 5), 2]),
+    ("reference globals: funcref globals into a table and called, an externref global set", REF_GLOBALS,
+     "globals", [Value("externref", 9), 20, 0]),
+    ("reference globals: the immutable funcref global called", REF_GLOBALS, "globals", [Value("externref", None), 20, 1]),
+    ("reference globals: an externref global's initial null, a funcref global's function", REF_GLOBALS, "get-f", []),
     ("floats as bits: copysign of a NaN's sign onto -0", FLOATS, "sign",
      [Value("f64", 0x8000000000000000), Value("f64", 0x7FF8000000000000)]),
 ]

@@ -21,7 +21,8 @@ from reference_model.errors import (Exhaustion, ExecutorOutcome, LinkError, Malf
                                     Trap, Unsupported)
 from reference_model.program.binary import const_value, decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
-from reference_model.program.encoding import MAX_EXTERN, Extern, Ref, encode_invocation, memory_pages, state_use
+from reference_model.program.encoding import (MAX_EXTERN, REF_TYPES, Extern, Ref, encode_invocation, memory_pages,
+                                              state_use)
 from reference_model.trace import trace_hash
 from reference_model.values import Value
 
@@ -38,7 +39,9 @@ NEEDLE_SEED = 3
 class ModuleInstance:
     def __init__(self, module, globals_bits: dict, memory: bytearray | None = None):
         self.module = module
-        self.globals = globals_bits  # global index -> bits (i32 and i64 globals only)
+        # global index -> bits (numbers), or a reference global's payload as the trace has it (a funcref's
+        # store address, an externref's payload; None: null)
+        self.globals = globals_bits
         self.memory = memory if memory is not None else bytearray()  # the linear memory's bytes (one page at most)
         # data segments dropped (data.drop, and active ones once instantiated): memory.init sees them empty
         self.dropped = {x for x, (_mem, offset, _data) in enumerate(module.data) if offset != -1}
@@ -62,6 +65,25 @@ class ModuleInstance:
             if why:
                 return f"{_part_name(part)} unknown: {why}"
         return ""
+
+    def global_type(self, g) -> str:
+        m = self.module
+        n_imp = len(m.imported_globals)
+        return m.imported_globals[g][2] if g < n_imp else m.globals[g - n_imp].type
+
+    def encoder_globals(self) -> dict:
+        """The globals as encode_invocation takes them: a reference global's payload as its Ref / Extern."""
+        out = dict(self.globals)
+        for g, p in self.globals.items():
+            t = self.global_type(g)
+            if t == "funcref":
+                if p is not None and p < 0:  # a word no function has (a faulty trace wrote it): not held
+                    del out[g]
+                else:
+                    out[g] = self.ref(p)
+            elif t == "externref":
+                out[g] = _extern(p)
+        return out
 
     def apply(self, records: list) -> None:
         """The memory and table writes of a trace (they persist even when the call trapped later)."""
@@ -176,7 +198,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         if a.type not in NUMBERS:
             raise Unsupported(a.type)
         bits.append(a.bits)
-    prompt = encode_invocation(instance.module, func, bits, instance.globals, memory=bytes(instance.memory),
+    prompt = encode_invocation(instance.module, func, bits, instance.encoder_globals(), memory=bytes(instance.memory),
                                dropped=frozenset(instance.dropped), tables=instance.tables, elems=instance.elems,
                                pages=len(instance.memory) // 65536, funcs=instance.funcs,
                                table_types=instance.table_types)
@@ -310,6 +332,9 @@ class TransformerSession(Session):
                               for x, seg in enumerate(shadow.elems)]
             instance.dropped |= {len(m.data) + x for x, seg in enumerate(shadow.module.elems) if seg.mode != "passive"}
             instance.funcs = [self._ref(f.addr) for f in shadow.funcs]
+            for g, gl in enumerate(shadow.globals):  # a reference global's value: its payload, as the trace has it
+                if instance.global_type(g) in REF_TYPES:
+                    instance.globals[g] = gl.value
         return instance
 
     def _ref(self, addr) -> Ref | None:
@@ -401,9 +426,8 @@ class TransformerSession(Session):
         why = instance.unknown_reason([("global", idx)])
         if why:
             raise Unsupported(why)
-        n_imp = len(instance.module.imported_globals)
-        t = instance.module.imported_globals[idx][2] if idx < n_imp else instance.module.globals[idx - n_imp].type
-        if t not in NUMBERS or idx not in instance.globals:
+        t = instance.global_type(idx)
+        if t not in (*NUMBERS, *REF_TYPES) or idx not in instance.globals:
             raise Unsupported(t)
         return Value(t, instance.globals[idx])
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from reference_model.compiler import vocabulary as vocab
 from reference_model.compiler.opcodes import BY_NAME, MEMORY_ACCESS
-from reference_model.program.encoding import ProgramPrompt, payload_of, two_cells
+from reference_model.program.encoding import REF_TYPES, ProgramPrompt, payload_of, two_cells
 from reference_model.trace import TraceRecord, Write
 
 
@@ -116,7 +116,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                 result, at = [], fp
                 for t in slot.multi:
                     word = cells.get(at, 0) | (cells.get(at + 1, 0) << 32 if two_cells(t) else 0)
-                    result.append(payload_of(t, word, prompt.payloads) if t in ("funcref", "externref") else word)
+                    result.append(payload_of(t, word, prompt.payloads) if t in REF_TYPES else word)
                     at += 1 + two_cells(t)
                 result = tuple(result)
             if pending_calls:

@@ -99,6 +99,7 @@ class Extern(NamedTuple):
 
 
 MAX_EXTERN = 0xFFFFFFFE  # the largest payload whose word (payload + 1) fits a cell
+REF_TYPES = ("funcref", "externref")  # values held as their element word (one cell)
 
 
 def payload_of(kind: str, word: int, payloads: dict):
@@ -453,6 +454,8 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
                       table_types: list | None = None) -> ProgramPrompt:
     """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits).
 
+    ``globals_bits``: each global's value: a number's bits, a reference global's ``Ref`` / ``Extern`` /
+    None (null); a reference global left out is one the executor does not hold (using it is unsupported).
     ``memory``: the memory's current contents (its non-zero words become prompt cells); ``dropped``: the
     segment flags set so far (data segment x: x, element segment x: number of data segments + x; active
     segments are dropped once instantiated); ``tables``: each table's elements (``Ref`` or None for null;
@@ -469,6 +472,8 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     if tables is not None and funcs is not None:  # the functions ref.func names may reach a table too
         named = {ins.imm[0] for fn in module.functions for ins in fn.body if ins.code == 0xD2}
         refs += [funcs[x] for x in sorted(named) if x < len(funcs) and funcs[x] is not None]
+    if tables is not None:  # and the functions reference globals hold
+        refs += [r for r in globals_bits.values() if isinstance(r, Ref)]
     F.funcs = funcs
     funcs, declined = F.reachable(func, None if tables is None else {r.func for r in refs if r.module is module})
     codes = {ins.code for f in funcs for ins in module.functions[f - F.n_imp].body}
@@ -545,11 +550,13 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         return w
 
     F.word = word
+    # a reference global holds its value's element word (what global.get pushes, global.set writes)
+    F.ref_globals = {g for g in range(n_glob) if _global_type(module, g) in REF_TYPES and g in globals_bits}
     for m, G, f, key in layout:
         _encode_function(m, G, f, bodies[key], slots, entry_slot, conv, key)
     # br_table entries of unreachable code are never executed
     slots = [s if s is not None else Slot("br_entry") for s in slots]
-    cells = []
+    cells = [(F.global_cell(g), word(globals_bits[g])) for g in sorted(F.ref_globals)]
     if codes & _TABLE:  # the tables' elements (a null one is a cell never written)
         for t, tab in enumerate(tables):
             for i, r in enumerate(tab or ()):
@@ -564,6 +571,8 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         tokens.append(vocab.op_token(s.op))
         tokens.extend(vocab.byte_token("IMM", b) for b in s.imm)
     for g in range(n_glob):
+        if _global_type(module, g) in REF_TYPES:
+            continue  # laid out above (a reference global the executor does not hold: a cell never written)
         bits = globals_bits.get(g, 0)
         cells += [(F.global_cell(g), bits & 0xFFFFFFFF)] + [(F.global_cell(g) + 1, bits >> 32)] * two_cells(_global_type(module, g))
     for t, o, a in zip(params, offs, args):
@@ -727,7 +736,7 @@ def _ref_valued(m, F, f, ins, after, results, last: bool) -> str:
         t = results[0] if len(results) == 1 else None
     else:
         t = after[-1] if after else None
-    return t if t in ("funcref", "externref") else ""
+    return t if t in REF_TYPES else ""
 
 
 def _table_check(func, top: int, ix: int, size: int, first: int) -> list:
@@ -753,7 +762,7 @@ def _branch_cells(ty, code, results) -> int:
 def _exit(f, base, nlocals, arity, results) -> list:
     """The function's hidden exit (branches to the function's label jump here): return, with its result."""
     ex = Slot("return.v" if arity else "return", f, None, height=len(results),
-              ref=results[0] if len(results) == 1 and results[0] in ("funcref", "externref") else "")
+              ref=results[0] if len(results) == 1 and results[0] in REF_TYPES else "")
     _put16(ex.imm, 0, base + arity)
     _put16(ex.imm, 2, nlocals)
     if arity < 2:
@@ -1001,8 +1010,10 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
     if code in (0x23, 0x24):
         g = ins.imm[0]
         gt = _global_type(F.m, g)
-        if gt not in ("i32", "f32"):  # (a funcref global's element word is not laid out)
+        if gt not in ("i32", "f32", "funcref", "externref"):
             raise Unsupported(gt)
+        if gt in REF_TYPES and g not in F.ref_globals:
+            raise Unsupported(f"a {gt} global the executor does not hold")
         s.index = g
         if code == 0x23:
             _put16(s.imm, 2, F.global_cell(g))
