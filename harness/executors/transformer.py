@@ -53,6 +53,7 @@ class ModuleInstance:
         self.ref = None  # store address -> Ref (the session's)
         self.funcs: list | None = None  # the Ref of each of the module's functions (ref.func)
         self.table_types: list | None = None  # each table's element type
+        self.table_max: list | None = None  # the most elements each table may grow to
 
     def unknown_reason(self, parts) -> str:
         """Why one of ``parts`` is unknown ("" if all are known); ("global", None) stands for every global."""
@@ -84,6 +85,20 @@ class ModuleInstance:
             elif t == "externref":
                 out[g] = _extern(p)
         return out
+
+    def grow_tables(self, grown: list | None) -> None:
+        """table.grow's changes (the sizes and the new elements the run left, from the decoder)."""
+        for t, g in enumerate(grown or ()):
+            if g is None or self.tables is None:
+                continue
+            size, elements = g
+            table = self.tables[t]
+            if not len(table) <= size <= vocab.MAX_TABLE:  # a size no table.grow leaves (a model fault)
+                self.unknown.setdefault("tables", f"a call left table {t} with {size} elements")
+                continue
+            extern = self.table_types is not None and self.table_types[t] == "externref"
+            table.extend((None if p is None else Extern(p)) if extern else self.ref(p) if p is None or p >= 0
+                         else None for _, p in sorted(elements.items()))
 
     def apply(self, records: list) -> None:
         """The memory and table writes of a trace (they persist even when the call trapped later)."""
@@ -201,7 +216,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     prompt = encode_invocation(instance.module, func, bits, instance.encoder_globals(), memory=bytes(instance.memory),
                                dropped=frozenset(instance.dropped), tables=instance.tables, elems=instance.elems,
                                pages=len(instance.memory) // 65536, funcs=instance.funcs,
-                               table_types=instance.table_types)
+                               table_types=instance.table_types, table_max=instance.table_max)
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
@@ -244,6 +259,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     provenance = {"selected": gen.selected[row], "margin": gen.margin[row], "best": gen.best[row]}
     if run.pages is not None and run.pages * 65536 > len(instance.memory):  # memory.grow (before the writes)
         instance.memory.extend(bytes(run.pages * 65536 - len(instance.memory)))
+    instance.grow_tables(run.grown)  # (before the writes: a table.set may write a new element)
     instance.apply(run.records)  # what the trace wrote stays written, also when it trapped later
     instance.dropped |= run.dropped
     n_data = len(instance.module.data)
@@ -328,6 +344,7 @@ class TransformerSession(Session):
             instance.tables = [[self._ref(a) if t.type.elem == "funcref" else _extern(a) for a in t.elements]
                                for t in shadow.tables]
             instance.table_types = [t.type.elem for t in shadow.tables]
+            instance.table_max = [min(t.max, self.shadow.store.max_table_elements) for t in shadow.tables]
             instance.elems = [[self._ref(a) if shadow.module.elems[x].type == "funcref" else _extern(a) for a in seg]
                               for x, seg in enumerate(shadow.elems)]
             instance.dropped |= {len(m.data) + x for x, seg in enumerate(shadow.module.elems) if seg.mode != "passive"}

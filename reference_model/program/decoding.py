@@ -29,6 +29,9 @@ class DecodedRun:
     global_writes: dict = field(default_factory=dict)  # global index -> bits (last write)
     dropped: set = field(default_factory=set)  # data segments the run dropped (their flag cells written)
     pages: int | None = None  # the memory's size after the run, if memory.grow changed it
+    # a call that may grow a table: per table (its size after the run, {index: payload} of the elements the
+    # run wrote past its size before), None for a table it did not grow
+    grown: list | None = None
 
 
 class MalformedTrace(Exception):
@@ -47,7 +50,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
     fp = prompt.fp0
     while True:
         if i >= len(tokens):
-            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
+            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
         role, value = vocab.describe(tokens[i])
         if role != "OP":
             raise MalformedTrace(f"token {i}: expected an opcode, got {role}:{value}")
@@ -56,16 +59,16 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         if op != slot.op:
             raise MalformedTrace(f"token {i}: fetched {op} at slot {slot_no}, which holds {slot.op}")
         if op == "halt" and slot_no:  # a call_indirect reached a function the model does not run
-            return DecodedRun(records, [], "unsupported", slot.mnemonic, steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
+            return DecodedRun(records, [], "unsupported", slot.mnemonic, steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
         if op == "halt":
-            return DecodedRun(records, list(result)[: prompt.results], "halt", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
+            return DecodedRun(records, list(result)[: prompt.results], "halt", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
         group = tokens[i : i + vocab.GROUP]
         if len(group) > 1 and group[1] in vocab.TRAP_TOKENS:
-            return DecodedRun(records, [], "trap", vocab.TRAP_TOKENS[group[1]], steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
+            return DecodedRun(records, [], "trap", vocab.TRAP_TOKENS[group[1]], steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
         if len(group) > 1 and group[1] == vocab.EXHAUST:
-            return DecodedRun(records, [], "exhaustion", "call stack exhausted", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
+            return DecodedRun(records, [], "exhaustion", "call stack exhausted", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
         if len(group) < vocab.GROUP:
-            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL))
+            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
         fields = [vocab.describe(t) for t in group[1:]]
         want = vocab.ROLES[1:]
         if [r for r, _ in fields] != list(want):
@@ -144,6 +147,21 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         fp = b[2] | (b[3] << 8)
         slot_no = next_slot
         i += vocab.GROUP
+
+
+def _grown(prompt: ProgramPrompt, cells: dict) -> list | None:
+    """What table.grow did: each table's size cell as the model left it and the elements past the size the
+    prompt gave (their cells; a cell never written is null)."""
+    if prompt.table_cells is None:
+        return None
+    out = []
+    for size_cell, base, kind in prompt.table_cells:
+        before, after = prompt.cells.get(size_cell), cells.get(size_cell)
+        if before is None or after is None or after == before:
+            out.append(None)
+            continue
+        out.append((after, {i: payload_of(kind, cells.get(base + i, 0), prompt.payloads) for i in range(before, after)}))
+    return out
 
 
 def _extend(writes: tuple, w: Write) -> tuple:

@@ -78,6 +78,8 @@ class ProgramPrompt:
     cells: dict = field(default_factory=dict)  # the prompt's memory cells: address -> value
     payloads: dict = field(default_factory=dict)  # element word -> the function's store address (0: null)
     result_types: tuple = ()
+    # a call that may grow a table: per table (its size cell, its first element's cell, its element type)
+    table_cells: list | None = None
 
 
 class Ref(NamedTuple):
@@ -159,11 +161,14 @@ F32_ALIAS = {0x2A: ("f32.load", "i32.load"), 0x38: ("f32.store", "i32.store"), 0
 F64_CONST = 0x44
 I64_CODES = {I64_CONST, F64_CONST, *NUMERIC, *I64_LOADS, *I64_STORES}
 # references (an element word on the stack, funcref or externref): ref.null, ref.is_null, ref.func, table.get,
-# table.set, table.size, table.fill (table.grow stays unsupported: table sizes are immediates)
+# table.set, table.size, table.fill, table.grow (microcode: _table_grow)
 REF_CODES = {0xD0: "ref.null", 0xD1: "ref.is_null", 0xD2: "ref.func", 0x25: "table.get", 0x26: "table.set",
-             0xFC10: "table.size", 0xFC11: "table.fill"}
+             0xFC10: "table.size", 0xFC11: "table.fill", 0xFC0F: "table.grow"}
 _REF_ROW = {0xD0: "i32.const", 0xD1: "i32.eqz", 0xD2: "i32.const", 0x25: "table.read", 0x26: "table.write",
-            0xFC10: "i32.const", 0xFC11: "table.copy"}
+            0xFC10: "i32.const", 0xFC11: "table.copy", 0xFC0F: "local.get"}
+# a call that may grow a table holds each table's size in a cell (TABLE_BASE + the table's index, the tables'
+# elements after them); the instructions that check an index against a size first clamp it (_clamp)
+_CLAMPED = {0x11, 0x25, 0x26, 0xFC0C, 0xFC0E, 0xFC11}
 
 
 def two_cells(t) -> bool:
@@ -353,7 +358,7 @@ def _effect(m, F, ins, st, ltypes) -> tuple:
         null = "funcref" if c != 0xD0 or ins.imm[0] == 0x70 else "externref"
         elem = F.table_types[ins.imm[0]] if c == 0x25 and ins.imm[0] < len(F.table_types) else "funcref"
         return {0xD0: (0, (null,)), 0xD1: (1, ("i32",)), 0xD2: (0, ("funcref",)), 0x25: (1, (elem,)),
-                0x26: (2, ()), 0xFC10: (0, ("i32",)), 0xFC11: (3, ())}[c]
+                0x26: (2, ()), 0xFC10: (0, ("i32",)), 0xFC11: (3, ()), 0xFC0F: (2, ("i32",))}[c]
     if c in (0x1B, 0x1C):
         return 3, (st[-2],)
     if c in (0x20, 0x21, 0x22):
@@ -451,7 +456,7 @@ def memory_pages(module: Module) -> int:
 def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions(),
                       memory: bytes = b"", dropped: frozenset = frozenset(), tables: list | None = None,
                       elems: list | None = None, pages: int | None = None, funcs: list | None = None,
-                      table_types: list | None = None) -> ProgramPrompt:
+                      table_types: list | None = None, table_max: list | None = None) -> ProgramPrompt:
     """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits).
 
     ``globals_bits``: each global's value: a number's bits, a reference global's ``Ref`` / ``Extern`` /
@@ -463,6 +468,8 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     executor does not know them.  ``pages``: the memory's size now (default: its declared minimum).
     ``funcs``: the ``Ref`` of each of the module's functions (what ``ref.func`` pushes; None: not known).
     ``table_types``: each table's element type (default funcref); an externref table holds ``Extern``s.
+    ``table_max``: the most elements each table may grow to (its maximum, or the store's limit); table.grow
+    needs it.
     """
     F = _Functions(module)
     F.table_types = table_types or ["funcref"] * len(tables or ())
@@ -483,11 +490,22 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
             raise Unsupported("imported table")
         if tables is None:
             raise Unsupported("tables (no table state)")
-        F.bases, F.sizes, at = [], [], 0
-        for t in tables:
+        F.growable = 0xFC0F in codes
+        grown = {ins.imm[0] for f in funcs for ins in module.functions[f - F.n_imp].body if ins.code == 0xFC0F}
+        if F.growable and (table_max is None or any(tables[x] is None for x in grown)):
+            raise Unsupported("table.grow of a table the executor does not hold")
+        F.sizes = [None if t is None else len(t) for t in tables]
+        F.caps = list(F.sizes)  # the cells each table's elements may take (growable: room to grow into)
+        at = len(tables) if F.growable else 0  # (growable: the size cells come first)
+        if F.growable:
+            free = vocab.MAX_TABLE - at - sum(n for n in F.sizes if n is not None)
+            for x in sorted(grown):
+                F.caps[x] += max(0, min(free // len(grown), table_max[x] - F.sizes[x]))
+            F.table_max = table_max
+        F.bases = []
+        for cap in F.caps:
             F.bases.append(at)
-            F.sizes.append(None if t is None else len(t))
-            at += 0 if t is None else len(t)
+            at += cap or 0
         if at > vocab.MAX_TABLE or len(module.types) >= 255:
             raise Unsupported(f"tables of {at} elements, {len(module.types)} types")
     # functions of other instances the tables name: laid out too when they touch no state and call nothing
@@ -521,6 +539,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         for k, (ins, ty) in enumerate(zip(fn.body, typing)):
             where.append(n)
             n += 1 + (len(ins.imm[0]) + 1 if ins.code == 0x0E else 0) + _hidden_slots(m, ins, elems)
+            n += len(_clamp_prefix(G, f, ins, 4096, 0)) if ty[0] is not None else 0
             n += _wide_hidden(m, G, f, ins, ty, offs, k == last)
         bodies[key] = (fn, where, n, typing)  # n = hidden exit slot
         slots.extend([None] * (n + len(_exit(f, 0, 0, cells_of(G.sig(f)[1]), tuple(G.sig(f)[1]))) - len(slots)))
@@ -550,6 +569,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         return w
 
     F.word = word
+    F.slot_list = slots  # (microcode that stops the call adds its halt slot here)
     # a reference global holds its value's element word (what global.get pushes, global.set writes)
     F.ref_globals = {g for g in range(n_glob) if _global_type(module, g) in REF_TYPES and g in globals_bits}
     for m, G, f, key in layout:
@@ -558,6 +578,8 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     slots = [s if s is not None else Slot("br_entry") for s in slots]
     cells = [(F.global_cell(g), word(globals_bits[g])) for g in sorted(F.ref_globals)]
     if codes & _TABLE:  # the tables' elements (a null one is a cell never written)
+        if F.growable:
+            cells += [(vocab.TABLE_BASE + t, n) for t, n in enumerate(F.sizes) if n is not None]
         for t, tab in enumerate(tables):
             for i, r in enumerate(tab or ()):
                 if r is not None:
@@ -598,8 +620,12 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     tokens += [vocab.byte_token("P0", e & 255), vocab.byte_token("P1", e >> 8)]
     tokens += [vocab.byte_token("F0", fp0 & 255), vocab.byte_token("F1", fp0 >> 8)]
     tokens += [vocab.byte_token(r, 0) for r in ("A0", "A1", "V0", "V1", "V2", "V3")]
+    grow_cells = None
+    if codes & _TABLE and F.growable:  # where the decoder reads the tables after the run
+        grow_cells = [(vocab.TABLE_BASE + t, vocab.TABLE_BASE + F.bases[t], F.table_types[t])
+                      for t in range(len(tables))]
     return ProgramPrompt(tokens, slots, e, func, len(results), fp0=fp0, cells=dict(cells), payloads=payloads,
-                         result_types=tuple(results))
+                         result_types=tuple(results), table_cells=grow_cells)
 
 
 def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> None:
@@ -710,6 +736,10 @@ def _encode_function(module, F, f, body, slots, entry_slot, conv, key=None) -> N
                 s.op, op = I64_STORES[code][1], BY_NAME[I64_STORES[code][1]]
                 h -= 1
                 _put16(s.imm, 0, base + h)
+            pre = _clamp_prefix(F, f, ins, base + h, where[i])
+            if pre:  # a call that may grow a table: the index checked against the size cell first
+                slots[where[i] : where[i] + len(pre)] = pre
+                where[i] += len(pre)
             h = _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, where, i, typing[i])
             if code in _TRACED_AT:  # these sit after hidden slots
                 slots[where[i] + _TRACED_AT[code]] = s
@@ -751,6 +781,89 @@ def _table_check(func, top: int, ix: int, size: int, first: int) -> list:
     _put16(check.imm, 5, size)
     _put16(check.imm, 10, size)
     assert len(m.slots) == _TABLE_CHECK
+    return m.slots
+
+
+def _clamp_prefix(F, func, ins, top: int, first: int) -> list:
+    """In a call that may grow a table, the hidden slots before an instruction that checks an index against
+    a table's size (laid out from slot ``first``; ``top``: the frame offset above its operands): each index
+    it checks becomes 2^32 - 1 when index + n > the size in the table's size cell, so that the instruction's
+    own check, against the room the table may grow into, traps as the spec says.  [] for any other call."""
+    c = ins.code
+    if not getattr(F, "growable", False) or c not in _CLAMPED:
+        return []
+    m = Micro(func, top, first)
+    if c in (0x25, 0x11):  # table.get x / call_indirect: i on top
+        _clamp(m, top - 1, None, ins.imm[0] if c == 0x25 else ins.imm[1])
+    elif c == 0x26:  # table.set x: i, v
+        _clamp(m, top - 2, None, ins.imm[0])
+    elif c == 0xFC11:  # table.fill x: i, v, n
+        _clamp(m, top - 3, top - 1, ins.imm[0])
+    elif c == 0xFC0E:  # table.copy x y: d, s, n
+        _clamp(m, top - 3, top - 1, ins.imm[0])
+        _clamp(m, top - 2, top - 1, ins.imm[1])
+    else:  # table.init x y: d, s, n (s is checked against the segment)
+        _clamp(m, top - 3, top - 1, ins.imm[1])
+    return m.slots
+
+
+def _clamp(m, ix: int, n: int | None, x: int) -> None:
+    """cell ix := 2^32 - 1 if ix + n (n: a cell, None: 1) > table x's size, else unchanged."""
+    a = m.new(3)  # i, size, i
+    m.mov(ix, a)
+    m.mov(vocab.TABLE_BASE + x, a + 1, src_abs=True)
+    m.mov(ix, a + 2)
+    past = m.op("gt_u", a, a + 1)  # i > size
+    b = m.new(2)
+    if n is None:
+        m.const(1, b)
+    else:
+        m.mov(n, b)
+    m.op("sub", a + 1, a + 2, dst=b + 1)  # size - i (no wrap when i <= size)
+    over = m.op("gt_u", b, b + 1)  # n > size - i
+    bad = m.op("or", past, over)
+    m.select(m.const(0xFFFFFFFF), ix, bad, dst=ix)
+
+
+def _table_grow(F, m, x: int, t: int) -> list:
+    """table.grow x (init at t-2, n at t-1): the old size, or -1 when size + n passes the table's maximum
+    (or the store's limit); a table that grows writes its new size to its size cell and init to each new
+    element (a hidden loop whose writes the trace does not show: the reference records none).  A growth
+    the table's room (``F.caps``) cannot hold stops the call at a halt slot: unsupported."""
+    init, n = t - 2, t - 1
+    cell = vocab.TABLE_BASE + x
+    size = m.mov(cell, src_abs=True)
+    fail = m.op("gt_u", n, m.op("sub", m.const(F.table_max[x]), size))
+    big = m.op("gt_u", n, m.op("sub", m.const(F.caps[x]), size))
+    stop = m.op("gt_u", big, fail)
+    slots = getattr(F, "slot_list", None)  # None in pass 1 (counting slots)
+    why = f"table.grow past the {F.caps[x]} elements the transformer holds for table {x}"
+    m.emit("br_if", stop + 1, tgt=0 if slots is None else F.stop(why, slots))
+    n2 = m.select(m.const(0), n, fail)  # the elements added
+    r = m.select(m.const(0xFFFFFFFF), size, fail)
+    m.mov(m.op("add", size, n2), cell, dst_abs=True)
+    i = m.new(3)
+    v, k = i + 1, i + 2
+    m.mov(size, i)
+    m.mov(init, v)
+    m.mov(n2, k)
+    j = m.new(3)
+    m.mov(size, j)
+    m.mov(size, j + 1)
+    m.mov(n2, j + 2)
+    check = m.emit("table.copy", j + 3)  # never traps (size + n2 <= the room); n2 = 0 jumps past the loop
+    _put16(check.imm, 5, F.caps[x])
+    _put16(check.imm, 10, F.caps[x])
+    loop = m.here()
+    write = _table_write(F, m.func, k, x)  # cell(i) = v
+    write.bulk = False  # (not the trace's: table.grow writes nothing there)
+    for s in (write, _hidden("bulk.addi", m.func, k + 1, X=k, W=k, add=-1),  # n2 -= 1
+              _hidden("bulk.addi.br", m.func, k + 1, X=i, W=i, add=1, tgt=loop)):  # i += 1, while n2
+        s.micro = True
+        m.slots.append(s)
+    check.target = m.here()
+    _put16(check.imm, 8, check.target)
+    m.mov(r, init)  # the traced slot: the result replaces init
     return m.slots
 
 
@@ -827,6 +940,11 @@ def _wide_data(F, f, ins, before, top, offs, first: int = 0) -> list | None:
     """The slots of an i64 instruction that computes or moves a value (hidden ones, then the traced one,
     which Micro made too), or None when ``ins`` is not one.  ``top``: the frame offset above the operands."""
     c, t, m = ins.code, top, Micro(f, top, first)
+    if c == 0xFC0F:
+        return _table_grow(F, m, ins.imm[0], t)
+    if c == 0xFC10 and getattr(F, "growable", False):  # table.size: its size cell
+        m.mov(vocab.TABLE_BASE + ins.imm[0], t, src_abs=True)
+        return m.slots
     if c in NUMERIC:
         _, args, res, build = NUMERIC[c]
         dst = at = t - cells_of(args)
@@ -983,7 +1101,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
             raise Unsupported("call_indirect through a table the executor does not hold")
         _put16(s.imm, 10, d)
         _put16(s.imm, 2, min(d + F.frame_bound, 65535))  # frame top bound for exhaustion
-        _put16(s.imm, 5, F.sizes[t])
+        _put16(s.imm, 5, F.caps[t])
         s.imm[7] = F.type_id((params, results))
         _put16(s.imm, 8, F.bases[t])
         return h - 1 - cells_of(params) + cells_of(results)
@@ -1039,7 +1157,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
             raise Unsupported("a table the executor does not hold")
         top = base + h
         ix = top - 1 if code == 0x25 else top - 2
-        slots[where[i] : where[i] + _TABLE_CHECK] = _table_check(s.func, top, ix, F.sizes[x], where[i])
+        slots[where[i] : where[i] + _TABLE_CHECK] = _table_check(s.func, top, ix, F.caps[x], where[i])
         if code == 0x25:  # the element word (a cell never written: null, 0) replaces the index
             _put16(s.imm, 8, F.bases[x])
             _put16(s.imm, 5, top - 1)
@@ -1058,8 +1176,8 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
             m.mov(src, m.new())
         slots[where[i] : where[i] + 3] = m.slots
         _put16(s.imm, 0, top + 3)  # the table.copy row's T2, T1, T0 = i, i, n: i + n past the table traps
-        _put16(s.imm, 5, F.sizes[x])
-        _put16(s.imm, 10, F.sizes[x])
+        _put16(s.imm, 5, F.caps[x])
+        _put16(s.imm, 10, F.caps[x])
         first = where[i] + 4
         loop = [_table_write(F, s.func, top - 1, x),  # cell(i) = v
                 _hidden("bulk.addi", s.func, top, X=top - 1, W=top - 1, add=-1),  # n -= 1
@@ -1125,9 +1243,9 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
             raise Unsupported("a table the executor does not hold")
         top = base + h
         write = _table_write(F, s.func, top + 2, x)  # cell(d2) = scratch
-        _put16(s.imm, 5, F.sizes[x])
+        _put16(s.imm, 5, F.caps[x])
         if code == 0xFC0E:
-            _put16(s.imm, 10, F.sizes[y])
+            _put16(s.imm, 10, F.caps[y])
             read = _hidden("table.read", s.func, top - 1, W=top + 1)  # scratch = cell(s)
             _put16(read.imm, 8, F.bases[y])
             first = where[i] + 1
