@@ -13,7 +13,7 @@ from harness.executors.reference import ReferenceExecutor
 from harness.executors.transformer import TransformerExecutor
 from reference_model.errors import ExecutorOutcome, Unsupported
 from reference_model.values import Value, i32, i64
-from transformer_cases import CASES, CONTROL, MATH, REF_GLOBALS
+from transformer_cases import CASES, CONTROL, GROW_TABLES, MATH, REF_GLOBALS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,6 +56,33 @@ def test_reference_globals_keep_their_values_between_calls():
         assert [r.canonical() for r in got.trace] == [r.canonical() for r in want.trace], export
     assert model.get(insts[0], "e") == ref.get(insts[1], "e") == Value("externref", None)
     assert got.values == [Value("externref", None)] and want.values == got.values
+
+
+def test_grown_tables_keep_their_size_and_elements_between_calls():
+    """table.grow's new size and elements persist (the decoder reads the size cells and the new elements'
+    cells; the executor extends its tables), and every later call checks against the new size: the same
+    values and traces as the reference interpreter, call after call."""
+    model, ref = TransformerExecutor("cpu-f64-hull").open_session(), ReferenceExecutor().open_session()
+    wasm = wasmtime.wat2wasm(GROW_TABLES)
+    insts = [s.instantiate(wasm) for s in (model, ref)]
+    ext = lambda p: Value("externref", p)  # noqa: E731
+    calls = [("call", [1, 7]), ("grow", [2]), ("size", []), ("call", [2, 7]), ("call", [3, 7]),
+             ("growe", [ext(5), 3]), ("gete", [2]), ("gete", [3]), ("sete", [1, ext(9)]), ("gete", [1]),
+             ("growe", [ext(6), 2]), ("growe", [ext(6), 1]), ("gete", [3]), ("fill", [3, ext(1), 2]),
+             ("grow-then", [1, 3]), ("size", []), ("grow", [0]), ("size", [])]
+    for export, args in calls:
+        args = [i32(a) if isinstance(a, int) else a for a in args]
+        got, want = (_outcome_on(s, i, export, args) for s, i in zip((model, ref), insts))
+        assert got == want, (export, args)
+    assert got[1] == [i32(404)]  # tables of 4 and 4 elements
+
+
+def _outcome_on(session, inst, export, args):
+    try:
+        inv = session.invoke(inst, export, args)
+        return ("ok", inv.values, [r.canonical() for r in inv.trace])
+    except ExecutorOutcome as e:
+        return (type(e).__name__, e.message, [r.canonical() for r in getattr(e, "trace", None) or []])
 
 
 def test_unsupported_is_classified_before_running():

@@ -243,6 +243,31 @@ REF_GLOBALS = """(module
     (call_indirect $t (type $ii) (local.get 0) (i32.const 0)))
 )"""
 
+GROW_TABLES = """(module
+  (type $ii (func (param i32) (result i32)))
+  (table $t 1 funcref)
+  (table $e 0 4 externref)
+  (elem (table $t) (i32.const 0) func $inc)
+  (func $inc (type $ii) (i32.add (local.get 0) (i32.const 1)))
+  (func (export "grow") (param i32) (result i32) (table.grow $t (ref.func $inc) (local.get 0)))
+  (func (export "growe") (param externref i32) (result i32) (table.grow $e (local.get 0) (local.get 1)))
+  (func (export "size") (result i32) (i32.add (i32.mul (table.size $t) (i32.const 100)) (table.size $e)))
+  (func (export "call") (param i32 i32) (result i32) (call_indirect $t (type $ii) (local.get 1) (local.get 0)))
+  (func (export "gete") (param i32) (result externref) (table.get $e (local.get 0)))
+  (func (export "sete") (param i32 externref) (table.set $e (local.get 0) (local.get 1)))
+  (func (export "fill") (param i32 externref i32) (table.fill $e (local.get 0) (local.get 1) (local.get 2)))
+  (func (export "grow-then") (param i32 i32) (result i32)
+    (drop (table.grow $t (ref.null func) (local.get 0)))
+    (call_indirect $t (type $ii) (i32.const 5) (local.get 1)))
+  (func (export "grow-fill") (param externref i32 i32) (result i32)
+    (local $old i32)
+    (local.set $old (table.grow $e (ref.null extern) (local.get 1)))
+    (table.fill $e (i32.const 0) (local.get 0) (local.get 2))
+    (table.set $e (i32.sub (table.size $e) (i32.const 1)) (local.get 0))
+    (i32.add (i32.mul (local.get $old) (i32.const 100))
+      (i32.add (table.size $e) (ref.is_null (table.get $e (i32.const 0))))))
+)"""
+
 CASES = [
     ("add-sub-mul-xor-rotl-shr-popcnt", MATH, "arith", [123456789, 987654]),
     ("div_s negative", MATH, "div_s", [-7, 2]),
@@ -347,6 +372,15 @@ CASES = [
      "globals", [Value("externref", 9), 20, 0]),
     ("reference globals: the immutable funcref global called", REF_GLOBALS, "globals", [Value("externref", None), 20, 1]),
     ("reference globals: an externref global's initial null, a funcref global's function", REF_GLOBALS, "get-f", []),
+    ("table.grow: a funcref table grown, then an old element called", GROW_TABLES, "grow-then", [2, 0]),
+    ("table.grow: a new null element traps uninitialized", GROW_TABLES, "grow-then", [2, 2]),
+    ("table.grow: past the new size traps undefined", GROW_TABLES, "grow-then", [2, 3]),
+    ("table.grow: by 0, the old size still bounds call_indirect", GROW_TABLES, "grow-then", [0, 1]),
+    ("table.grow: an externref table grown, filled, set at its new end, table.size", GROW_TABLES, "grow-fill",
+     [Value("externref", 3), 3, 2]),
+    ("table.grow: past the maximum fails with -1; fill past the size traps", GROW_TABLES, "grow-fill",
+     [Value("externref", 3), 5, 1]),
+    ("table.grow: a length that wraps 32 bits fails with -1", GROW_TABLES, "grow", [-16]),
     ("floats as bits: copysign of a NaN's sign onto -0", FLOATS, "sign",
      [Value("f64", 0x8000000000000000), Value("f64", 0x7FF8000000000000)]),
 ]
