@@ -77,6 +77,28 @@ def test_grown_tables_keep_their_size_and_elements_between_calls():
     assert got[1] == [i32(404)]  # tables of 4 and 4 elements
 
 
+def test_a_table_size_no_grow_leaves_is_not_expanded():
+    """A faulty model may write any word to a size cell: the decoder lists no elements for a size past the
+    table cells (a size of 2^32 - 1 once made a 4-billion-entry dict and the executor process was killed),
+    and the executor makes the tables unknown instead of growing them."""
+    from harness.executors.transformer import ModuleInstance
+    from reference_model.compiler import vocabulary as vocab
+    from reference_model.program.decoding import _grown
+    from reference_model.program.encoding import ProgramPrompt
+
+    prompt = ProgramPrompt([], [], 0, 0, 0, cells={vocab.TABLE_BASE: 1},
+                           table_cells=[(vocab.TABLE_BASE, vocab.TABLE_BASE + 1, "externref")])
+    assert _grown(prompt, {vocab.TABLE_BASE: 0xFFFFFFFF}) == [(0xFFFFFFFF, {})]
+    assert _grown(prompt, {vocab.TABLE_BASE: 3, vocab.TABLE_BASE + 2: 8}) == [(3, {1: 7, 2: None})]
+    assert _grown(prompt, {vocab.TABLE_BASE: 1}) == [None]
+    from reference_model.program.binary import decode_module
+
+    inst = ModuleInstance(decode_module(wasmtime.wat2wasm("(module (table 1 externref))")), {})
+    inst.tables, inst.table_types = [[None]], ["externref"]
+    inst.grow_tables([(0xFFFFFFFF, {})])
+    assert inst.tables == [[None]] and "tables" in inst.unknown
+
+
 def _outcome_on(session, inst, export, args):
     try:
         inv = session.invoke(inst, export, args)

@@ -32,7 +32,8 @@ SPECIALS = ("PAD", *(f"TRAP:{k}" for k in TRAP_KINDS), "EXHAUST")
 MEM_BASE = 16384
 MEM_WORDS = 16384
 MEM_SIZE_CELL = 16383
-# element i of a table is cell TABLE_BASE + the table's base + i (the tables one after another); frames stay
+# element i of a table is cell TABLE_BASE + the table's base + i (the tables one after another; in a call that
+# may grow a table, table x's size is cell TABLE_BASE + x and the tables follow those cells); frames stay
 # below TABLE_BASE
 TABLE_BASE = 15000
 MAX_TABLE = 1000

@@ -160,6 +160,9 @@ def _grown(prompt: ProgramPrompt, cells: dict) -> list | None:
         if before is None or after is None or after == before:
             out.append(None)
             continue
+        if not before <= after <= vocab.MAX_TABLE:  # a size no table.grow leaves (a faulty model): no elements
+            out.append((after, {}))
+            continue
         out.append((after, {i: payload_of(kind, cells.get(base + i, 0), prompt.payloads) for i in range(before, after)}))
     return out
 
