@@ -238,6 +238,8 @@ class _Functions:
         """Frame top bound (exhaustion): cells, link, operands; an i64 function's microcode also uses scratch."""
         fn = self.m.functions[f - self.n_imp]
         n = self.frame(f)[1] + 1 + len(fn.body) + 8
+        if getattr(self, "growable", False):  # a table.grow or a clamp (_clamp_prefix) uses up to ~50 cells
+            n += 64
         return n + len(fn.body) + 300 if self.wide(f) else n  # (a signed i64 division uses 256 scratch cells)
 
     def wide(self, f) -> bool:
