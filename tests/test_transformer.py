@@ -99,6 +99,24 @@ def test_a_table_size_no_grow_leaves_is_not_expanded():
     assert inst.tables == [[None]] and "tables" in inst.unknown
 
 
+def test_a_trace_past_the_recency_range_is_unsupported(monkeypatch):
+    """The memory keys tell the most recent write apart for 2^22 positions only: a call whose trace would
+    pass them stops there as unsupported (never a result past the range); calls inside it run.  The range
+    is made small here (the real one is 4.2M tokens)."""
+    import harness.executors.transformer as tx
+
+    s = TransformerExecutor("cpu-f64-hull").open_session()
+    inst = s.instantiate(wasmtime.wat2wasm(CONTROL))
+    assert s.invoke(inst, "loop", [i32(4)]).values == [i32(10)]
+    monkeypatch.setattr(tx, "RECENCY_POSITIONS", 900)
+    assert s.invoke(inst, "loop", [i32(2)]).values == [i32(3)]  # ~480 positions
+    with pytest.raises(Unsupported, match="past 900 positions"):
+        s.invoke(inst, "loop", [i32(9)])
+    monkeypatch.setattr(tx, "RECENCY_POSITIONS", 100)  # not even the prompt fits
+    with pytest.raises(Unsupported, match="past 100 positions"):
+        s.invoke(inst, "loop", [i32(1)])
+
+
 def _outcome_on(session, inst, export, args):
     try:
         inv = session.invoke(inst, export, args)

@@ -32,6 +32,9 @@ from .base import TIE_EPS, Executor, Invocation, NearTie, Session
 SPECTEST_GLOBALS = {"global_i32": 666, "global_i64": 666, "global_f32": 0x4426A666, "global_f64": 0x4084D4CCCCCCCCCD}
 NUMBERS = ("i32", "i64", "f32", "f64")  # the value types the model carries (floats as their bits)
 DEFAULT_MAX_STEPS = 20000
+# the positions (prompt and trace) the compiled memory keys tell apart: the key (2w, t - 2^22 w^2) lets the most
+# recent write win only while t < 2^22 (compiler/machine_to_graph.py, MachineDescription.recency)
+RECENCY_POSITIONS = 2**22
 HAYSTACK = 8  # earlier prompts kept to fill batches around a needle
 NEEDLE_SEED = 3
 
@@ -241,8 +244,14 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
             return True
         return False
 
+    budget = max_steps * vocab.GROUP + 2
+    room = RECENCY_POSITIONS - len(prompt.tokens)  # a trace may not pass the keys' recency range
+    past_recency = Unsupported(f"a trace past {RECENCY_POSITIONS:,} positions (the memory keys' recency range: "
+                               "past it the most recent write no longer wins)")
+    if room <= 0:
+        raise past_recency
     with pinned(tf32=tf32):
-        gen = model.generate(prompts, max_new_tokens=max_steps * vocab.GROUP + 2,
+        gen = model.generate(prompts, max_new_tokens=min(budget, room),
                              stop_tokens=vocab.STOP_TOKENS, backend=backend, weights=weights, engine=engine,
                              stop_when=stop_row)
     tokens = gen.tokens[row]
@@ -275,6 +284,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     if run.outcome == "unsupported":
         raise _with(Unsupported(run.message), run, min_margin, near_tie)
     if run.outcome == "incomplete":
+        if room < budget and len(tokens) >= room:
+            raise _with(past_recency, run, min_margin, near_tie)
         raise _with(StepLimit(f"step limit {max_steps} reached"), run, min_margin, near_tie)
     instance.globals.update(run.global_writes)
     return Invocation([Value(t, r) for t, r in zip(prompt.result_types, run.results)], steps=len(run.records), tokens=len(tokens),
