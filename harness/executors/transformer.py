@@ -21,8 +21,8 @@ from reference_model.errors import (Exhaustion, ExecutorOutcome, LinkError, Malf
                                     Trap, Unsupported)
 from reference_model.program.binary import const_value, decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
-from reference_model.program.encoding import (MAX_EXTERN, REF_TYPES, Extern, Ref, encode_invocation, memory_pages,
-                                              state_use)
+from reference_model.program.encoding import (MAX_EXTERN, REF_TYPES, Extern, Ref, encode_invocation, global_type,
+                                              memory_pages, state_use)
 from reference_model.trace import trace_hash
 from reference_model.values import Value
 
@@ -70,23 +70,25 @@ class ModuleInstance:
                 return f"{_part_name(part)} unknown: {why}"
         return ""
 
-    def global_type(self, g) -> str:
-        m = self.module
-        n_imp = len(m.imported_globals)
-        return m.imported_globals[g][2] if g < n_imp else m.globals[g - n_imp].type
+    def held(self, kind: str, payload):
+        """A reference as the executor holds it, from the trace's payload: a funcref's Ref, an externref's
+        Extern, None for null (and for -1, the payload of a word no function has: a faulty trace wrote it)."""
+        if kind == "externref":
+            return _extern(payload)
+        return None if payload is None or payload < 0 else self.ref(payload)
+
+    def table_kind(self, t) -> str:
+        return "funcref" if self.table_types is None else self.table_types[t]
 
     def encoder_globals(self) -> dict:
         """The globals as encode_invocation takes them: a reference global's payload as its Ref / Extern."""
         out = dict(self.globals)
         for g, p in self.globals.items():
-            t = self.global_type(g)
-            if t == "funcref":
-                if p is not None and p < 0:  # a word no function has (a faulty trace wrote it): not held
-                    del out[g]
-                else:
-                    out[g] = self.ref(p)
-            elif t == "externref":
-                out[g] = _extern(p)
+            t = global_type(self.module, g)
+            if t == "funcref" and p is not None and p < 0:  # a word no function has (a faulty trace): not held
+                del out[g]
+            elif t in REF_TYPES:
+                out[g] = self.held(t, p)
         return out
 
     def grow_tables(self, grown: list | None) -> None:
@@ -99,9 +101,7 @@ class ModuleInstance:
             if not len(table) <= size <= vocab.MAX_TABLE:  # a size no table.grow leaves (a model fault)
                 self.unknown.setdefault("tables", f"a call left table {t} with {size} elements")
                 continue
-            extern = self.table_types is not None and self.table_types[t] == "externref"
-            table.extend((None if p is None else Extern(p)) if extern else self.ref(p) if p is None or p >= 0
-                         else None for _, p in sorted(elements.items()))
+            table.extend(self.held(self.table_kind(t), p) for _, p in sorted(elements.items()))
 
     def apply(self, records: list) -> None:
         """The memory and table writes of a trace (they persist even when the call trapped later)."""
@@ -111,9 +111,8 @@ class ModuleInstance:
                     self.memory[w.addr : w.addr + len(w.value)] = w.value
                 elif w.kind == "table" and self.tables is not None:
                     values = w.value if isinstance(w.value, tuple) else (w.value,)  # table.set writes one
-                    extern = self.table_types is not None and self.table_types[w.index] == "externref"
                     self.tables[w.index][w.addr : w.addr + len(values)] = [
-                        (None if p is None else Extern(p)) if extern else self.ref(p) for p in values]
+                        self.held(self.table_kind(w.index), p) for p in values]
 
 
 def _extern(payload):
@@ -361,7 +360,7 @@ class TransformerSession(Session):
             instance.dropped |= {len(m.data) + x for x, seg in enumerate(shadow.module.elems) if seg.mode != "passive"}
             instance.funcs = [self._ref(f.addr) for f in shadow.funcs]
             for g, gl in enumerate(shadow.globals):  # a reference global's value: its payload, as the trace has it
-                if instance.global_type(g) in REF_TYPES:
+                if global_type(m, g) in REF_TYPES:
                     instance.globals[g] = gl.value
         return instance
 
@@ -454,7 +453,7 @@ class TransformerSession(Session):
         why = instance.unknown_reason([("global", idx)])
         if why:
             raise Unsupported(why)
-        t = instance.global_type(idx)
+        t = global_type(instance.module, idx)
         if t not in (*NUMBERS, *REF_TYPES) or idx not in instance.globals:
             raise Unsupported(t)
         return Value(t, instance.globals[idx])

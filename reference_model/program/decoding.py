@@ -48,9 +48,14 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
     dropped: set = set()
     cells = dict(prompt.cells)  # every cell as the model wrote it: a store's address operand is read here
     fp = prompt.fp0
+
+    def end(outcome: str, results: list = (), message: str = "") -> DecodedRun:
+        return DecodedRun(records, list(results), outcome, message, steps=groups, global_writes=gw, dropped=dropped,
+                          pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
+
     while True:
         if i >= len(tokens):
-            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
+            return end("incomplete")
         role, value = vocab.describe(tokens[i])
         if role != "OP":
             raise MalformedTrace(f"token {i}: expected an opcode, got {role}:{value}")
@@ -59,16 +64,16 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
         if op != slot.op:
             raise MalformedTrace(f"token {i}: fetched {op} at slot {slot_no}, which holds {slot.op}")
         if op == "halt" and slot_no:  # a call_indirect reached a function the model does not run
-            return DecodedRun(records, [], "unsupported", slot.mnemonic, steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
+            return end("unsupported", [], slot.mnemonic)
         if op == "halt":
-            return DecodedRun(records, list(result)[: prompt.results], "halt", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
+            return end("halt", list(result)[: prompt.results])
         group = tokens[i : i + vocab.GROUP]
         if len(group) > 1 and group[1] in vocab.TRAP_TOKENS:
-            return DecodedRun(records, [], "trap", vocab.TRAP_TOKENS[group[1]], steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
+            return end("trap", [], vocab.TRAP_TOKENS[group[1]])
         if len(group) > 1 and group[1] == vocab.EXHAUST:
-            return DecodedRun(records, [], "exhaustion", "call stack exhausted", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
+            return end("exhaustion", [], "call stack exhausted")
         if len(group) < vocab.GROUP:
-            return DecodedRun(records, [], "incomplete", steps=groups, global_writes=gw, dropped=dropped, pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
+            return end("incomplete")
         fields = [vocab.describe(t) for t in group[1:]]
         want = vocab.ROLES[1:]
         if [r for r, _ in fields] != list(want):

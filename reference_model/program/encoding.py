@@ -203,6 +203,8 @@ class _Functions:
         self.m = module
         self.n_imp = len(module.imported_funcs)
         self.stops: dict = {}  # why -> halt slot
+        self.growable = False  # the call may reach a table.grow (encode_invocation sets it)
+        self.slot_list: list | None = None  # the program's slots once pass 1 is done (microcode's halt slots)
 
     def sig(self, f):
         t = self.m.imported_funcs[f] if f < self.n_imp else self.m.functions[f - self.n_imp].type_index
@@ -238,7 +240,7 @@ class _Functions:
         """Frame top bound (exhaustion): cells, link, operands; an i64 function's microcode also uses scratch."""
         fn = self.m.functions[f - self.n_imp]
         n = self.frame(f)[1] + 1 + len(fn.body) + 8
-        if getattr(self, "growable", False):  # a table.grow or a clamp (_clamp_prefix) uses up to ~50 cells
+        if self.growable:  # a table.grow or a clamp (_clamp_prefix) uses up to ~50 cells
             n += 64
         return n + len(fn.body) + 300 if self.wide(f) else n  # (a signed i64 division uses 256 scratch cells)
 
@@ -250,7 +252,7 @@ class _Functions:
     def global_cell(self, g) -> int:
         """A global's cell: 1 + the cells of the globals before it (an i64 or f64 global has two)."""
         m = self.m
-        return 1 + sum(1 + two_cells(_global_type(m, k)) for k in range(g))
+        return 1 + sum(1 + two_cells(global_type(m, k)) for k in range(g))
 
     def stop(self, why: str, slots: list, key=None) -> int:
         """A halt slot past the functions: the model jumps there when the call reaches what it cannot run
@@ -367,7 +369,7 @@ def _effect(m, F, ins, st, ltypes) -> tuple:
         t = ltypes[ins.imm[0]]
         return (0, (t,)) if c == 0x20 else (1, ()) if c == 0x21 else (1, (t,))
     if c in (0x23, 0x24):
-        t = _global_type(m, ins.imm[0])
+        t = global_type(m, ins.imm[0])
         return (0, (t,)) if c == 0x23 else (1, ())
     if c in (0x10, 0x11):
         params, results = F.sig(ins.imm[0]) if c == 0x10 else m.types[ins.imm[0]]
@@ -573,7 +575,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     F.word = word
     F.slot_list = slots  # (microcode that stops the call adds its halt slot here)
     # a reference global holds its value's element word (what global.get pushes, global.set writes)
-    F.ref_globals = {g for g in range(n_glob) if _global_type(module, g) in REF_TYPES and g in globals_bits}
+    F.ref_globals = {g for g in range(n_glob) if global_type(module, g) in REF_TYPES and g in globals_bits}
     for m, G, f, key in layout:
         _encode_function(m, G, f, bodies[key], slots, entry_slot, conv, key)
     # br_table entries of unreachable code are never executed
@@ -595,10 +597,10 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
         tokens.append(vocab.op_token(s.op))
         tokens.extend(vocab.byte_token("IMM", b) for b in s.imm)
     for g in range(n_glob):
-        if _global_type(module, g) in REF_TYPES:
+        if global_type(module, g) in REF_TYPES:
             continue  # laid out above (a reference global the executor does not hold: a cell never written)
         bits = globals_bits.get(g, 0)
-        cells += [(F.global_cell(g), bits & 0xFFFFFFFF)] + [(F.global_cell(g) + 1, bits >> 32)] * two_cells(_global_type(module, g))
+        cells += [(F.global_cell(g), bits & 0xFFFFFFFF)] + [(F.global_cell(g) + 1, bits >> 32)] * two_cells(global_type(module, g))
     for t, o, a in zip(params, offs, args):
         cells += [(fp0 + o, a & 0xFFFFFFFF)] + [(fp0 + o + 1, (a >> 32) & 0xFFFFFFFF)] * two_cells(t)
     cells.append((fp0 + nlocals, 0))  # link: return to slot 0 (halt), fp 0
@@ -623,7 +625,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     tokens += [vocab.byte_token("F0", fp0 & 255), vocab.byte_token("F1", fp0 >> 8)]
     tokens += [vocab.byte_token(r, 0) for r in ("A0", "A1", "V0", "V1", "V2", "V3")]
     grow_cells = None
-    if codes & _TABLE and F.growable:  # where the decoder reads the tables after the run
+    if F.growable:  # where the decoder reads the tables after the run
         grow_cells = [(vocab.TABLE_BASE + t, vocab.TABLE_BASE + F.bases[t], F.table_types[t])
                       for t in range(len(tables))]
     return ProgramPrompt(tokens, slots, e, func, len(results), fp0=fp0, cells=dict(cells), payloads=payloads,
@@ -763,7 +765,7 @@ def _ref_valued(m, F, f, ins, after, results, last: bool) -> str:
     if c in (0x20, 0x21, 0x22):
         t = (*F.sig(f)[0], *m.functions[f - F.n_imp].locals)[ins.imm[0]]
     elif c in (0x23, 0x24):
-        t = _global_type(m, ins.imm[0])
+        t = global_type(m, ins.imm[0])
     elif c == 0x0F or (c == 0x0B and last):
         t = results[0] if len(results) == 1 else None
     else:
@@ -792,7 +794,7 @@ def _clamp_prefix(F, func, ins, top: int, first: int) -> list:
     it checks becomes 2^32 - 1 when index + n > the size in the table's size cell, so that the instruction's
     own check, against the room the table may grow into, traps as the spec says.  [] for any other call."""
     c = ins.code
-    if not getattr(F, "growable", False) or c not in _CLAMPED:
+    if not F.growable or c not in _CLAMPED:
         return []
     m = Micro(func, top, first)
     if c in (0x25, 0x11):  # table.get x / call_indirect: i on top
@@ -838,7 +840,7 @@ def _table_grow(F, m, x: int, t: int) -> list:
     fail = m.op("gt_u", n, m.op("sub", m.const(F.table_max[x]), size))
     big = m.op("gt_u", n, m.op("sub", m.const(F.caps[x]), size))
     stop = m.op("gt_u", big, fail)
-    slots = getattr(F, "slot_list", None)  # None in pass 1 (counting slots)
+    slots = F.slot_list  # None in pass 1 (counting slots)
     why = f"table.grow past the {F.caps[x]} elements the transformer holds for table {x}"
     m.emit("br_if", stop + 1, tgt=0 if slots is None else F.stop(why, slots))
     n2 = m.select(m.const(0), n, fail)  # the elements added
@@ -944,7 +946,7 @@ def _wide_data(F, f, ins, before, top, offs, first: int = 0) -> list | None:
     c, t, m = ins.code, top, Micro(f, top, first)
     if c == 0xFC0F:
         return _table_grow(F, m, ins.imm[0], t)
-    if c == 0xFC10 and getattr(F, "growable", False):  # table.size: its size cell
+    if c == 0xFC10 and F.growable:  # table.size: its size cell
         m.mov(vocab.TABLE_BASE + ins.imm[0], t, src_abs=True)
         return m.slots
     if c in NUMERIC:
@@ -1002,7 +1004,7 @@ def _wide_data(F, f, ins, before, top, offs, first: int = 0) -> list | None:
         return m.slots
     if c in (0x23, 0x24):
         g = ins.imm[0]
-        if not two_cells(_global_type(F.m, g)):
+        if not two_cells(global_type(F.m, g)):
             return None
         ga = F.global_cell(g)
         if c == 0x23:
@@ -1129,7 +1131,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         return h + (1 if code == 0x20 else 0 if code == 0x22 else -1)
     if code in (0x23, 0x24):
         g = ins.imm[0]
-        gt = _global_type(F.m, g)
+        gt = global_type(F.m, g)
         if gt not in ("i32", "f32", "funcref", "externref"):
             raise Unsupported(gt)
         if gt in REF_TYPES and g not in F.ref_globals:
@@ -1394,7 +1396,7 @@ def _init_loop(func, top: int, first: int, data, store_slot: Slot) -> list:
     ]
 
 
-def _global_type(module, g):
+def global_type(module, g) -> str:
     if g < len(module.imported_globals):
         return module.imported_globals[g][2]
     return module.globals[g - len(module.imported_globals)].type
