@@ -105,7 +105,7 @@ class Packed(NamedTuple):
     hmap: np.ndarray  # (heads of all layers, 2) int64: each head's key group and slot in it
     mats: np.ndarray  # (M, 4) int64: first row pointer, rows (inputs), columns (outputs), bias offset or -1
     rowptr: np.ndarray  # int64, absolute offsets into col / val
-    col: np.ndarray  # int32
+    col: np.ndarray  # uint32 (unsigned: numba indexes with it without a negative-index fix-up)
     val: np.ndarray
     bias: np.ndarray
     rest: np.ndarray  # uint8, per feed-forward layer (8-aligned): 1 for units whose h is non-zero with no input
@@ -145,7 +145,7 @@ def _pack(model) -> Packed:
         crow = csr.crow_indices().numpy().astype(np.int64)
         mats.append((n_ptr, w.shape[0], w.shape[1], n_bias if b is not None else -1))
         ptrs.append(crow + n_nz)
-        cols.append(csr.col_indices().numpy().astype(np.int32))
+        cols.append(csr.col_indices().numpy().astype(np.uint32))
         vals.append(csr.values().numpy().astype(dt))
         n_ptr += len(crow)
         n_nz += int(crow[-1])
@@ -190,7 +190,7 @@ def _pack(model) -> Packed:
             h = np.where(p <= 0, dt(0), p) * g
             on = np.flatnonzero(h != 0)
             acc = np.zeros(max(D, int(mats[row[6], 2])), dt)
-            _scatter(h, on, len(on), row[6], mats, rowptr, col, val, acc)
+            _scatter(h, _u(0), on, _u(0), len(on), row[6], mats, rowptr, col, val, acc)
             rest_out[li] = acc[:D]
             nz = np.flatnonzero(acc[:D] != 0)
             rest_nz[li, : len(nz)] = nz
@@ -216,31 +216,40 @@ def key_groups(attn) -> list[list[int]]:
     return list(groups.values())
 
 
-@njit(cache=True)
-def _scatter(x, nz, nnz, m, mats, rowptr, col, val, acc):
-    """acc[f] += x[d] * W_m[d, f] for the inputs d = nz[:nnz] (ascending): acc must start at +0.
+@njit(cache=True, inline="always")
+def _u(i):
+    """An index known to be >= 0 as unsigned: numba then indexes with it directly (a signed index pays a
+    negative-index fix-up at every access)."""
+    return np.uint64(i)
+
+
+@njit(cache=True, inline="always")
+def _scatter(x, xo, nz, zo, nnz, m, mats, rowptr, col, val, acc):
+    """acc[f] += x[xo + d] * W_m[d, f] for the inputs d = nz[zo:zo + nnz] (ascending): acc must start at +0.
 
     The caller then adds the bias (if any) to each output it reads and puts
     the output back to 0, so every output is its non-zero terms summed in
-    ascending input order from +0, the bias added last.
+    ascending input order from +0, the bias added last.  (Rows of the batch
+    are offsets into flat arrays, not views: a view costs two atomic
+    reference counts, and the helpers are inlined for the same reason.)
     """
-    base = mats[m, 0]
+    base = _u(mats[m, 0])
     for k in range(nnz):
-        d = nz[k]
-        xd = x[d]
-        for j in range(rowptr[base + d], rowptr[base + d + 1]):
+        d = _u(nz[zo + k])
+        xd = x[xo + d]
+        for j in range(_u(rowptr[base + d]), _u(rowptr[base + d + 1])):
             acc[col[j]] += xd * val[j]
 
 
-@njit(cache=True)
-def _scatter_out(x, nz, nnz, m, mats, rowptr, col, val, acc, omark, olist):
+@njit(cache=True, inline="always")
+def _scatter_out(x, xo, nz, zo, nnz, m, mats, rowptr, col, val, acc, omark, olist):
     """_scatter, listing the outputs it reached in olist (once each, omark set for them). Returns their count."""
-    base = mats[m, 0]
+    base = _u(mats[m, 0])
     no = 0
     for k in range(nnz):
-        d = nz[k]
-        xd = x[d]
-        for j in range(rowptr[base + d], rowptr[base + d + 1]):
+        d = _u(nz[zo + k])
+        xd = x[xo + d]
+        for j in range(_u(rowptr[base + d]), _u(rowptr[base + d + 1])):
             c = col[j]
             acc[c] += xd * val[j]
             if omark[c] == 0:
@@ -250,47 +259,50 @@ def _scatter_out(x, nz, nnz, m, mats, rowptr, col, val, acc, omark, olist):
     return no
 
 
-@njit(cache=True)
-def _add(x, src, idx, n, xm):
-    """x[d] += src[d] for d in idx[:n]; xm[d] = [x[d] != 0].  Returns whether an entry of xm changed."""
+@njit(cache=True, inline="always")
+def _add(x, xo, src, so, idx, io, n, xm, mo):
+    """x[xo + d] += src[so + d] for d in idx[io:io + n]; xm[mo + d] = [x[xo + d] != 0].  Returns whether an entry
+    of xm changed."""
     changed = False
     for k in range(n):
-        d = idx[k]
-        v = x[d] + src[d]
-        x[d] = v
+        d = _u(idx[io + k])
+        v = x[xo + d] + src[so + d]
+        x[xo + d] = v
         nzd = v != 0
-        if nzd != (xm[d] != 0):
-            xm[d] = 1 if nzd else 0
+        if nzd != (xm[mo + d] != 0):
+            xm[mo + d] = 1 if nzd else 0
             changed = True
     return changed
 
 
-@njit(cache=True)
-def _residual(x, acc, olist, no, omark, xm):
-    """x += acc at the outputs olist[:no] (acc and omark back to 0 there); xm[d] = [x[d] != 0].
+@njit(cache=True, inline="always")
+def _residual(x, xo, acc, olist, no, omark, xm, mo):
+    """x += acc at the outputs olist[:no] (acc and omark back to 0 there); xm[mo + d] = [x[xo + d] != 0].
 
     Every other acc entry is +0 and x + 0 is x (-0 becomes +0, which no
     reader can tell: zeros are never read), so this is ``x + acc``.  Returns
     whether an entry of xm changed.
     """
-    changed = _add(x, acc, olist, no, xm)
+    changed = _add(x, xo, acc, _u(0), olist, _u(0), no, xm, mo)
     for k in range(no):
-        acc[olist[k]] = 0
-        omark[olist[k]] = 0
+        o = _u(olist[k])
+        acc[o] = 0
+        omark[o] = 0
     return changed
 
 
-@njit(cache=True)
-def _listed(xm, nz):
-    """List the set entries of the 0/1 bytes xm (ascending, 8 at a time) in nz. Returns their count."""
+@njit(cache=True, inline="always")
+def _listed(xm, mo, n, nz, zo):
+    """List the set entries of the 0/1 bytes xm[mo:mo + n] (ascending, 8 at a time; mo and n multiples of 8) in
+    nz[zo:], as offsets from mo. Returns their count."""
     xm8 = xm.view(np.uint64)
     nnz = 0
-    for w in range(xm8.shape[0]):
+    for w in range(mo >> 3, (mo + n) >> 3):
         if xm8[w] == 0:
             continue
         for d in range(8 * w, 8 * w + 8):
             if xm[d] != 0:
-                nz[nnz] = d
+                nz[zo + nnz] = d - mo
                 nnz += 1
     return nnz
 
@@ -323,11 +335,14 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
         width = max(width, mats[m, 2], mats[m, 1])
     mark = rest.copy()  # per feed-forward unit: 1 on at rest, | 2 reached by an input at this position
     mark8 = mark.view(np.uint64)
-    x = np.empty((B, D), dt)
-    xm = np.zeros((B, (D + 7) // 8 * 8), np.uint8)  # [x != 0] per row
+    Dm = (D + 7) // 8 * 8
+    rest_flat, rest_nzf = rest_out.reshape(-1), rest_nz.reshape(-1)
+    # the batch's rows side by side in flat arrays (row b at b * D, b * Dm): see _scatter
+    x = np.empty(B * D, dt)
+    xm = np.zeros(B * Dm, np.uint8)  # [x != 0] per row
     omark = np.zeros(width, np.uint8)  # the outputs of x + ... W that a product reached
     olist = np.empty(width, np.int64)
-    nzx = np.empty((B, D), np.int64)  # the non-zero entries of each row of x
+    nzx = np.empty(B * D, np.int64)  # the non-zero entries of each row of x
     nnzx = np.empty(B, np.int64)
     acc = np.zeros(width, dt)  # products summed here; every reader puts what it read back to 0
     h = np.empty(width, dt)
@@ -349,15 +364,34 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
     out_i = np.empty((B * smax, 2), np.int64)
     res_f = np.empty((B * hmax, dvmax + 2), dt)
     res_i = np.empty((B * hmax, 2), np.int64)
-    # the hull kernels' scratch, grown by them as needed
-    ev, pend, nxt = np.empty(16, np.int32), np.empty(16, np.int32), np.empty(16, np.int32)
-    cand, cs, pos, vmax = np.empty(64, np.int32), np.empty(64, dt), np.empty(64, np.int64), np.empty(64, np.int64)
     ncache = 0
     for li in range(L):
         ncache = max(ncache, layers[li, 7] + 1)
     hints = np.full((max(ncache, 1), B * hmax, 8), -1, np.int64)  # per query: where its maximum was last step
     on = np.empty(B, np.bool_)  # rows still decoding: a done row is retired (no work, no look-ups)
     rows_on = np.empty(B * smax, np.bool_)
+    # The hull kernels run on borrowed arrays (hk._borrow: no reference counts, which cost two atomic operations
+    # per array per call, per layer and token otherwise); everything borrowed is owned here for the whole call
+    # (_held at the end keeps the owners alive: numba frees a variable after its last use).
+    # Their scratch is made large enough never to grow: a row has at most `cap` positions and groups, a chain
+    # at most `cap` vertices (the caller reserved capacity for n more positions).
+    cap = 1
+    for a in range(ncache):
+        cap = max(cap, keys_l[a].shape[1])
+    ev, pend, nxt = np.empty(2 * cap + 4, np.int32), np.empty(2 * cap + 4, np.int32), np.empty(2 * cap + 4, np.int32)
+    cand, cs, pos, vmax = np.empty(cap, np.int32), np.empty(cap, dt), np.empty(cap, np.int64), np.empty(64, np.int64)
+    b_keys = [hk._borrow(keys_l[a]) for a in range(ncache)]
+    b_vals = [hk._borrow(vals_l[a]) for a in range(ncache)]
+    b_gxy = [hk._borrow(gxy_l[a]) for a in range(ncache)]
+    b_ist = [hk._borrow(ist_l[a]) for a in range(ncache)]
+    b_box = [hk._borrow(box_l[a]) for a in range(ncache)]
+    b_meta = [hk._borrow(meta_l[a]) for a in range(ncache)]
+    b_ev, b_pend, b_nxt = hk._borrow(ev), hk._borrow(pend), hk._borrow(nxt)
+    b_cand, b_cs, b_pos, b_vmax = hk._borrow(cand), hk._borrow(cs), hk._borrow(pos), hk._borrow(vmax)
+    b_nk, b_nv, b_q, b_qrow = hk._borrow(nk), hk._borrow(nv), hk._borrow(q), hk._borrow(qrow)
+    b_out_f, b_out_i, b_res_f, b_res_i = hk._borrow(out_f), hk._borrow(out_i), hk._borrow(res_f), hk._borrow(res_i)
+    b_hints, b_rows_on = hk._borrow(hints), hk._borrow(rows_on)
+    ninf = np.full(1, -np.inf, dt)[0]
     for i in range(n):
         if not emit and i > 0:
             for b in range(B):
@@ -373,10 +407,10 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
             nnz = 0
             for d in range(D):
                 v = tok_emb[tok[b], d] + (pos_emb[0, d] + tv[0] * pos_emb[1, d] + tv[1] * pos_emb[2, d])
-                x[b, d] = v
-                xm[b, d] = 1 if v != 0 else 0
+                x[b * D + d] = v
+                xm[b * Dm + d] = 1 if v != 0 else 0
                 if v != 0:
-                    nzx[b, nnz] = d
+                    nzx[b * D + nnz] = d
                     nnz += 1
             nnzx[b] = nnz
         hoff = 0
@@ -393,7 +427,7 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                         for hh in range(H):
                             qrow[b * H + hh] = -1
                         continue
-                    _scatter(x[b], nzx[b], nnzx[b], m, mats, rowptr, col, val, acc)
+                    _scatter(x, _u(b * D), nzx, _u(b * D), nnzx[b], m, mats, rowptr, col, val, acc)
                     for f in range(mats[m, 2]):
                         acc[f] = acc[f] + bias[bo + f]
                     for hh in range(H):
@@ -405,15 +439,22 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                             nv[0, r, slot * dv + d] = acc[4 * H + hh * dv + d]
                     for f in range(mats[m, 2]):
                         acc[f] = 0
-                keys, vals, gxy, ist, box, meta = keys_l[a], vals_l[a], gxy_l[a], ist_l[a], box_l[a], meta_l[a]
-                aid, axy, ev, pend, nxt = hk.append_rows(keys, vals, gxy, ist, box, meta, aid_l[a], axy_l[a],
-                                                         nk[:, : B * S], nv, rows_on, ev, pend, nxt)
-                fb, cand, cs, pos = hk.query_rows(keys, vals, gxy, ist, box, meta, aid, axy, q[: B * H],
-                                                  qrow[: B * H], out_f, out_i, res_f, res_i, True, cand, cs, pos,
-                                                  vmax, hints[a, : B * H], eps, eta)
-                aid_l[a] = aid
-                axy_l[a] = axy
-                fallbacks[a] += fb
+                keys, vals, gxy, ist, box, meta = b_keys[a], b_vals[a], b_gxy[a], b_ist[a], b_box[a], b_meta[a]
+                aid, axy = aid_l[a], axy_l[a]
+                # append_rows and query_rows, without their reference counts and allocations (see above)
+                a2, x2, _, _, _ = hk._append_loop(keys, vals, gxy, ist, box, meta, hk._borrow(aid), hk._borrow(axy),
+                                                  b_nk[:, : B * S], b_nv, b_rows_on, b_ev, b_pend, b_nxt)
+                if a2.ctypes.data != aid.ctypes.data:  # the arena grew: a new array (owned)
+                    aid = a2
+                    aid_l[a] = aid
+                if x2.ctypes.data != axy.ctypes.data:
+                    axy = x2
+                    axy_l[a] = axy
+                K = meta[hk.M_K]
+                fallbacks[a] += hk._query_loop(keys, vals, gxy, ist, box, meta, hk._borrow(aid), hk._borrow(axy),
+                                               b_q[: B * H], b_qrow[: B * H], b_out_f, b_out_i, b_res_f, b_res_i, True,
+                                               b_cand, b_cs, b_pos, b_vmax, b_hints[a, : B * H], eps, eta, K,
+                                               4 + 6 * K, zero, ninf)
                 for b in range(B):
                     if not on[b]:
                         if emit:
@@ -435,12 +476,14 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                             out_sel[i, b, hoff + hh] = res_i[qi, 0]
                             out_mar[i, b, hoff + hh] = zero if res_i[qi, 1] > 1 else res_f[qi, dvs]
                             out_top[i, b, hoff + hh] = res_f[qi, dvs + 1]
-                    no = _scatter_out(h, nzh, nnz, layers[li, 4], mats, rowptr, col, val, acc, omark, olist)
-                    if _residual(x[b], acc, olist, no, omark, xm[b]):
-                        nnzx[b] = _listed(xm[b], nzx[b])
+                    no = _scatter_out(h, _u(0), nzh, _u(0), nnz, layers[li, 4], mats, rowptr, col, val, acc, omark,
+                                      olist)
+                    if _residual(x, _u(b * D), acc, olist, no, omark, xm, _u(b * Dm)):
+                        nnzx[b] = _listed(xm, b * Dm, Dm, nzx, b * D)
                 hoff += H
             if F > 0:
                 m, bo, ro = layers[li, 5], mats[layers[li, 5], 3], layers[li, 11]
+                uro, ubo, uF = _u(ro), _u(bo), _u(F)
                 for b in range(B):
                     if not on[b]:
                         continue
@@ -449,37 +492,39 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     base = mats[m, 0]
                     reached = False
                     for k in range(nnzx[b]):
-                        d = nzx[b, k]
-                        xd = x[b, d]
-                        for j in range(rowptr[base + d], rowptr[base + d + 1]):
+                        d = _u(nzx[b * D + k])
+                        xd = x[_u(b * D) + d]
+                        for j in range(_u(rowptr[_u(base + d)]), _u(rowptr[_u(base + d + 1)])):
                             c = col[j]
                             acc[c] += xd * val[j]
-                            mark[ro + (c if c < F else c - F)] |= 2
+                            mark[uro + (c if c < uF else c - uF)] |= 2
                             reached = True
                     if not reached:  # only the units on at rest are on: their h W2 is rest_out[li]
-                        if _add(x[b], rest_out[li], rest_nz[li], layers[li, 12], xm[b]):
-                            nnzx[b] = _listed(xm[b], nzx[b])
+                        if _add(x, _u(b * D), rest_flat, _u(li * D), rest_nzf, _u(li * D), layers[li, 12], xm, _u(b * Dm)):
+                            nnzx[b] = _listed(xm, b * Dm, Dm, nzx, b * D)
                         continue
                     nnz = 0
                     for w in range(ro >> 3, (ro + F + 7) >> 3):  # the marked units, ascending, 8 at a time
                         if mark8[w] == 0:
                             continue
-                        for u in range(8 * w - ro, 8 * w - ro + 8):
-                            if mark[ro + u] == 0:
+                        for su in range(8 * w - ro, 8 * w - ro + 8):
+                            u = _u(su)
+                            if mark[uro + u] == 0:
                                 continue
-                            mark[ro + u] &= 1
-                            p = acc[u] + bias[bo + u]
-                            g = acc[F + u] + bias[bo + F + u]
+                            mark[uro + u] &= 1
+                            p = acc[u] + bias[ubo + u]
+                            g = acc[uF + u] + bias[ubo + uF + u]
                             acc[u] = 0
-                            acc[F + u] = 0
+                            acc[uF + u] = 0
                             hu = (zero if p <= 0 else p) * g  # ReLU keeps NaN, as torch.relu
                             if hu != 0:
                                 h[u] = hu
                                 nzh[nnz] = u
                                 nnz += 1
-                    no = _scatter_out(h, nzh, nnz, layers[li, 6], mats, rowptr, col, val, acc, omark, olist)
-                    if _residual(x[b], acc, olist, no, omark, xm[b]):
-                        nnzx[b] = _listed(xm[b], nzx[b])
+                    no = _scatter_out(h, _u(0), nzh, _u(0), nnz, layers[li, 6], mats, rowptr, col, val, acc, omark,
+                                      olist)
+                    if _residual(x, _u(b * D), acc, olist, no, omark, xm, _u(b * Dm)):
+                        nnzx[b] = _listed(xm, b * Dm, Dm, nzx, b * D)
         if not emit:
             continue
         all_done = True
@@ -490,7 +535,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                 continue
             # logits x W_out + b_out, argmax (the first maximum, or the first NaN, as torch): the outputs an
             # input reached are computed; every other one is its bias, the best of them first in rest_order
-            nt = _scatter_out(x[b], nzx[b], nnzx[b], readout, mats, rowptr, col, val, acc, omark, olist)
+            nt = _scatter_out(x, _u(b * D), nzx, _u(b * D), nnzx[b], readout, mats, rowptr, col, val, acc, omark,
+                              olist)
             best, bi = zero, -1
             for k in range(rest_order.shape[0]):
                 v = rest_order[k]
@@ -498,8 +544,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     best, bi = bias[bo + v], v
                     break
             for k in range(nt):
-                v = olist[k]
-                lg = acc[v] + bias[bo + v]
+                v = _u(olist[k])
+                lg = acc[v] + bias[_u(bo) + v]
                 acc[v] = 0
                 omark[v] = 0
                 if bi < 0 or (lg != lg and (best == best or v < bi)) or (
@@ -512,8 +558,16 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     done[b] = True
             all_done = all_done and done[b]
         if all_done:
+            _held((ev, pend, nxt, cand, cs, pos, vmax, nk, nv, q, qrow, out_f, out_i, res_f, res_i, hints, rows_on))
             return i + 1
+    _held((ev, pend, nxt, cand, cs, pos, vmax, nk, nv, q, qrow, out_f, out_i, res_f, res_i, hints, rows_on))
     return n
+
+
+@njit(cache=True)
+def _held(arrays) -> None:
+    """Nothing: called with the arrays that decode lends to the hull kernels, so that they live until then (numba
+    frees a variable after its last use, and a borrowed view does not count as one)."""
 
 
 class Engine:
