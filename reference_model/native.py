@@ -544,10 +544,11 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     best, bi = bias[bo + v], v
                     break
             for k in range(nt):
-                v = _u(olist[k])
-                lg = acc[v] + bias[_u(bo) + v]
-                acc[v] = 0
-                omark[v] = 0
+                v = olist[k]  # signed: compared with bi below (a mixed comparison would go through float64)
+                uv = _u(v)
+                lg = acc[uv] + bias[_u(bo) + uv]
+                acc[uv] = 0
+                omark[uv] = 0
                 if bi < 0 or (lg != lg and (best == best or v < bi)) or (
                         best == best and (lg > best or (lg == best and v < bi))):
                     best, bi = lg, v
@@ -570,6 +571,24 @@ def _held(arrays) -> None:
     frees a variable after its last use, and a borrowed view does not count as one)."""
 
 
+UPFRONT_BYTES = 2**30  # per cache: what an engine that knows its length reserves at once
+
+
+def _first_capacity(rows: int, value_dim: int, dtype, capacity: int, max_positions: int | None) -> int:
+    """A cache's first capacity: all of ``max_positions`` when that fits in UPFRONT_BYTES, else ``capacity``.
+
+    Reserving the known length at once saves the doublings: each one copies
+    the cache and touches fresh pages (the kernel zeroes them), about a
+    tenth of a long single-stream run.  Pages no position reaches are never
+    touched, so a bound that is not reached costs address space only.
+    """
+    if max_positions is None:
+        return capacity
+    item = torch.tensor([], dtype=dtype).element_size()
+    per_position = rows * ((4 + value_dim) * item + 32)  # keys, group locations, values; 8 int32 of bookkeeping
+    return max(capacity, min(max_positions, UPFRONT_BYTES // per_position))
+
+
 class Engine:
     """The native decode of one batch: the packed weights, one HullCache per attention layer, the positions so far."""
 
@@ -579,7 +598,9 @@ class Engine:
         self.w = packed(model)
         dt = model.tok_emb.dtype
         # one hull cache per attention layer: a row per (batch row, key group), the group's values side by side
-        self.caches = [HullCache(batch, int(r[8]), int(r[9] * r[1]), dtype=dt, device="cpu", capacity=capacity,
+        self.caches = [HullCache(batch, int(r[8]), int(r[9] * r[1]), dtype=dt, device="cpu",
+                                 capacity=_first_capacity(batch * int(r[8]), int(r[9] * r[1]), dt, capacity,
+                                                          max_positions),
                                  max_positions=max_positions) for r in self.w.layers if r[0] > 0]
         self.batch = batch
         self.fallbacks = np.zeros(len(self.caches), np.int64)
