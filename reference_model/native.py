@@ -112,6 +112,8 @@ class Packed(NamedTuple):
     rest_out: np.ndarray  # (L, D): a feed-forward layer's h W2 when only its units on at rest are on
     rest_nz: np.ndarray  # (L, D) int64: the non-zero entries of rest_out[l] (layers[l, 12] of them)
     rest_order: np.ndarray  # int64: the readout's outputs by falling bias (NaN first), ties by index
+    emb_ptr: np.ndarray  # (V + 1,) int64: token v's embedding entries are emb_idx[emb_ptr[v]:emb_ptr[v + 1]]
+    emb_idx: np.ndarray  # int64: ascending, the d where tok_emb[v, d] or a row of pos_emb is non-zero (or NaN)
     readout: int  # matrix of the readout
 
 
@@ -195,9 +197,16 @@ def _pack(model) -> Packed:
             nz = np.flatnonzero(acc[:D] != 0)
             rest_nz[li, : len(nz)] = nz
             row[12] = len(nz)
-    return Packed(model.tok_emb.detach().cpu().numpy().astype(dt), model.pos_emb.detach().cpu().numpy().astype(dt),
+    tok, pos = model.tok_emb.detach().cpu().numpy().astype(dt), model.pos_emb.detach().cpu().numpy().astype(dt)
+    # an entry d outside these sums +0s and products of a position with +0: the embedding is 0 there
+    lists = [np.flatnonzero((tok[v] != 0) | (pos != 0).any(axis=0)) for v in range(tok.shape[0])]
+    emb_ptr = np.zeros(tok.shape[0] + 1, np.int64)
+    emb_ptr[1:] = np.cumsum([len(e) for e in lists])
+    emb_idx = np.concatenate(lists).astype(np.int64) if lists else np.zeros(0, np.int64)
+    return Packed(tok, pos,
                   layers, np.array(hmap, np.int64).reshape(-1, 2), mats, rowptr, col, val, bias,
-                  np.array(rest + [0] * 8, np.uint8), rest_out, rest_nz, rest_order.astype(np.int64), readout)
+                  np.array(rest + [0] * 8, np.uint8), rest_out, rest_nz, rest_order.astype(np.int64),
+                  emb_ptr, emb_idx, readout)
 
 
 def key_groups(attn) -> list[list[int]]:
@@ -308,7 +317,8 @@ def _listed(xm, mo, n, nz, zo):
 
 
 @njit(cache=True, nogil=True)
-def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, rest_out, rest_nz, rest_order, readout,
+def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, rest_out, rest_nz, rest_order, emb_ptr,
+           emb_idx, readout,
            keys_l, vals_l, gxy_l, ist_l, box_l, meta_l, aid_l, axy_l, eps, eta, fallbacks,
            feed, pos0, n, emit, stops, done, out_tok, out_sel, out_mar, out_top):
     """Run ``n`` positions of a batch through the model, all layers, in one call.
@@ -338,12 +348,12 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
     Dm = (D + 7) // 8 * 8
     rest_flat, rest_nzf = rest_out.reshape(-1), rest_nz.reshape(-1)
     # the batch's rows side by side in flat arrays (row b at b * D, b * Dm): see _scatter
-    x = np.empty(B * D, dt)
+    x = np.zeros(B * D, dt)
     xm = np.zeros(B * Dm, np.uint8)  # [x != 0] per row
     omark = np.zeros(width, np.uint8)  # the outputs of x + ... W that a product reached
     olist = np.empty(width, np.int64)
     nzx = np.empty(B * D, np.int64)  # the non-zero entries of each row of x
-    nnzx = np.empty(B, np.int64)
+    nnzx = np.zeros(B, np.int64)
     acc = np.zeros(width, dt)  # products summed here; every reader puts what it read back to 0
     h = np.empty(width, dt)
     nzh = np.empty(width, np.int64)
@@ -404,13 +414,22 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                 continue
             tv[0] = pos0[b] + i
             tv[1] = tv[0] * tv[0]
+            # the entries the last position left non-zero back to 0, then the token's own (every other entry
+            # of the embedding is 0: emb_idx)
+            xo, mo = _u(b * D), _u(b * Dm)
+            for k in range(nnzx[b]):
+                d = _u(nzx[xo + k])
+                x[xo + d] = 0
+                xm[mo + d] = 0
+            t = tok[b]
             nnz = 0
-            for d in range(D):
-                v = tok_emb[tok[b], d] + (pos_emb[0, d] + tv[0] * pos_emb[1, d] + tv[1] * pos_emb[2, d])
-                x[b * D + d] = v
-                xm[b * Dm + d] = 1 if v != 0 else 0
+            for k in range(emb_ptr[t], emb_ptr[t + 1]):
+                d = _u(emb_idx[k])
+                v = tok_emb[t, d] + (pos_emb[0, d] + tv[0] * pos_emb[1, d] + tv[1] * pos_emb[2, d])
+                x[xo + d] = v
                 if v != 0:
-                    nzx[b * D + nnz] = d
+                    xm[mo + d] = 1
+                    nzx[xo + nnz] = d
                     nnz += 1
             nnzx[b] = nnz
         hoff = 0
@@ -549,6 +568,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                 lg = acc[uv] + bias[_u(bo) + uv]
                 acc[uv] = 0
                 omark[uv] = 0
+                if bi >= 0 and lg < best:  # the usual case, and never a change (false when either is NaN)
+                    continue
                 if bi < 0 or (lg != lg and (best == best or v < bi)) or (
                         best == best and (lg > best or (lg == best and v < bi))):
                     best, bi = lg, v
@@ -569,6 +590,7 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
 def _held(arrays) -> None:
     """Nothing: called with the arrays that decode lends to the hull kernels, so that they live until then (numba
     frees a variable after its last use, and a borrowed view does not count as one)."""
+    return None
 
 
 UPFRONT_BYTES = 2**30  # per cache: what an engine that knows its length reserves at once
@@ -624,7 +646,7 @@ class Engine:
         c0 = self.caches[0]
         w = self.w
         ran = decode(w.tok_emb, w.pos_emb, w.layers, w.hmap, w.mats, w.rowptr, w.col, w.val, w.bias, w.rest,
-                     w.rest_out, w.rest_nz, w.rest_order, w.readout,
+                     w.rest_out, w.rest_nz, w.rest_order, w.emb_ptr, w.emb_idx, w.readout,
                      *lists, c0._eps, c0._eta, self.fallbacks, feed, pos0, n, emit, stops, done, *outs)
         for c, aid, axy in zip(self.caches, lists[6], lists[7]):  # the arena may have been reallocated
             c._aid, c._axy = aid, axy
