@@ -30,12 +30,12 @@ float64 error bounds, and a float32 hull could miss a tie).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
 U = 2.0**-53  # float64 unit roundoff
-SPLITTER = 134217729.0  # 2**27 + 1
 
 PGRP, PNEXT, GCNT, GFIRST, GLAST, GLAYER, GFLAGS, GSTAMP = range(8)
 M_USED, M_T, M_STAMP, M_K = 0, 1, 2, 3
@@ -74,16 +74,26 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's fma: one instruction where the CPU has it, a correct library call elsewhere)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        f64 = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64, f64, f64]))
+        return builder.call(fn, args)
+    return sig, codegen
+
+
 @njit(cache=True)
 def _two_prod(a, b):
+    """(p, e) with p = fl(a * b) and p + e = a * b exactly (the error of a rounded product is representable
+    unless it underflows: the kernels' inputs are in [2**-300, 2**300] or 0).  Dekker's split gave the same e
+    in 17 operations; a fused multiply-add gives it in one."""
+    a, b = np.float64(a), np.float64(b)
     p = a * b
-    c = SPLITTER * a
-    ah = c - (c - a)
-    al = a - ah
-    c = SPLITTER * b
-    bh = c - (c - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, _fma(a, b, -p)
 
 
 @njit(cache=True)
