@@ -4,7 +4,9 @@
 attention) runs here.  It computes what ``Transformer.step`` computes, the
 same layers in the same order, from the same compiled weights:
 
-* embedding ``tok_emb[token] + (1, t, t*t) @ pos_emb``;
+* embedding ``tok_emb[token] + (1, t, t*t) @ pos_emb``, computed at the
+  entries the token's row or a row of pos_emb makes non-zero (``emb_idx``,
+  listed at packing; every other entry sums +0s);
 * per attention layer: ``qkv = x W_qkv + b_qkv``, the keys and values
   appended to the layer's hull cache and the queries looked up there (the
   kernels of ``attention/_hull_kernels.py`` that HullCache runs),
@@ -47,6 +49,16 @@ The torch engine multiplies matrices under ``SPARSE_MIN`` elements densely
 (BLAS order).  In the compiled model those have at most two non-zeros per
 output and give the same bits; for other models only the larger matrices
 are guaranteed to (tests/test_native.py builds its random model so).
+
+What is left of a token's cost is memory traffic, so the loops are written
+for it: indices known to be >= 0 are unsigned (``_u``: numba adds a
+negative-index fix-up to every access with a signed one), the batch's rows
+are offsets into flat arrays (a row view costs two atomic reference
+counts), the CSR helpers are inlined, and the hull kernels run on borrowed
+arrays (``hk._borrow``) with scratch sized once per call so that it never
+grows; ``_held`` keeps their owners alive to the end.  A cache whose
+length is known is reserved at once (``_first_capacity``), saving the
+copies and fresh pages of doubling.
 
 Prompts go through the same step as generated tokens (their outputs are
 not read out), so prefill costs O(P log P) on the hull instead of the
