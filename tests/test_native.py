@@ -212,3 +212,19 @@ def test_native_sparse_passes_match_torch_on_a_random_model(dtype, tie_at, wins)
             for e in ("torch", "native")]
     _same(*runs)
     assert wins in {t for row in runs[0].tokens for t in row}
+
+
+def test_an_engine_reserves_a_known_length_at_once_within_its_bound():
+    """A short known length is reserved whole (no doubling later); a huge one only up to UPFRONT_BYTES per cache."""
+    from reference_model.native import UPFRONT_BYTES, Engine
+
+    model = compiled_model("cpu", "f64")
+    short = Engine(model, 2, max_positions=5_000)
+    assert all(c._keys.shape[1] == 5_000 for c in short.caches)
+    huge = Engine(model, 2, max_positions=10**9)
+    for c in huge.caches:
+        cap = c._keys.shape[1]
+        assert 256 <= cap < 10**9
+        per_position = c._keys[:, 0].nbytes + c._vals[:, 0].nbytes + c._gxy[:, 0].nbytes + c._ist[:, 0].nbytes
+        assert cap * per_position <= UPFRONT_BYTES < (cap + 1) * per_position
+    assert all(c._keys.shape[1] == 256 for c in Engine(model, 2).caches)  # no known length: the default
