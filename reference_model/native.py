@@ -531,7 +531,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                             mark[uro + (c if c < uF else c - uF)] |= 2
                             reached = True
                     if not reached:  # only the units on at rest are on: their h W2 is rest_out[li]
-                        if _add(x, _u(b * D), rest_flat, _u(li * D), rest_nzf, _u(li * D), layers[li, 12], xm, _u(b * Dm)):
+                        if _add(x, _u(b * D), rest_flat, _u(li * D), rest_nzf, _u(li * D), layers[li, 12], xm,
+                                _u(b * Dm)):
                             nnzx[b] = _listed(xm, b * Dm, Dm, nzx, b * D)
                         continue
                     nnz = 0
