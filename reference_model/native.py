@@ -458,7 +458,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                         for hh in range(H):
                             qrow[b * H + hh] = -1
                         continue
-                    _scatter(x, _u(b * D), nzx, _u(b * D), nnzx[b], m, mats, rowptr, col, val, acc)
+                    xo = _u(b * D)  # row b of x and nzx
+                    _scatter(x, xo, nzx, xo, nnzx[b], m, mats, rowptr, col, val, acc)
                     for f in range(mats[m, 2]):
                         acc[f] = acc[f] + bias[bo + f]
                     for hh in range(H):
@@ -494,6 +495,7 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                                 out_mar[i, b, hoff + hh] = zero
                                 out_top[i, b, hoff + hh] = zero
                         continue
+                    xo, mo = _u(b * D), _u(b * Dm)  # row b of x and nzx, of xm
                     nnz = 0
                     for hh in range(H):
                         qi, slot = b * H + hh, hmap[hm + hh, 1]
@@ -509,8 +511,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                             out_top[i, b, hoff + hh] = res_f[qi, dvs + 1]
                     no = _scatter_out(h, _u(0), nzh, _u(0), nnz, layers[li, 4], mats, rowptr, col, val, acc, omark,
                                       olist)
-                    if _residual(x, _u(b * D), acc, olist, no, omark, xm, _u(b * Dm)):
-                        nnzx[b] = _listed(xm, b * Dm, Dm, nzx, b * D)
+                    if _residual(x, xo, acc, olist, no, omark, xm, mo):
+                        nnzx[b] = _listed(xm, mo, Dm, nzx, xo)
                 hoff += H
             if F > 0:
                 m, bo, ro = layers[li, 5], mats[layers[li, 5], 3], layers[li, 11]
@@ -518,22 +520,22 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                 for b in range(B):
                     if not on[b]:
                         continue
+                    xo, mo = _u(b * D), _u(b * Dm)
                     # h = ReLU(x W1 + b1) * (x Wg + bg), only for the units an input reached or that are on at
                     # rest: every other unit's h is ReLU(b1) * bg == 0 (what rest says)
                     base = mats[m, 0]
                     reached = False
                     for k in range(nnzx[b]):
-                        d = _u(nzx[b * D + k])
-                        xd = x[_u(b * D) + d]
+                        d = _u(nzx[xo + k])
+                        xd = x[xo + d]
                         for j in range(_u(rowptr[_u(base + d)]), _u(rowptr[_u(base + d + 1)])):
                             c = col[j]
                             acc[c] += xd * val[j]
                             mark[uro + (c if c < uF else c - uF)] |= 2
                             reached = True
                     if not reached:  # only the units on at rest are on: their h W2 is rest_out[li]
-                        if _add(x, _u(b * D), rest_flat, _u(li * D), rest_nzf, _u(li * D), layers[li, 12], xm,
-                                _u(b * Dm)):
-                            nnzx[b] = _listed(xm, b * Dm, Dm, nzx, b * D)
+                        if _add(x, xo, rest_flat, _u(li * D), rest_nzf, _u(li * D), layers[li, 12], xm, mo):
+                            nnzx[b] = _listed(xm, mo, Dm, nzx, xo)
                         continue
                     nnz = 0
                     for w in range(ro >> 3, (ro + F + 7) >> 3):  # the marked units, ascending, 8 at a time
@@ -555,8 +557,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                                 nnz += 1
                     no = _scatter_out(h, _u(0), nzh, _u(0), nnz, layers[li, 6], mats, rowptr, col, val, acc, omark,
                                       olist)
-                    if _residual(x, _u(b * D), acc, olist, no, omark, xm, _u(b * Dm)):
-                        nnzx[b] = _listed(xm, b * Dm, Dm, nzx, b * D)
+                    if _residual(x, xo, acc, olist, no, omark, xm, mo):
+                        nnzx[b] = _listed(xm, mo, Dm, nzx, xo)
         if not emit:
             continue
         all_done = True
@@ -567,8 +569,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                 continue
             # logits x W_out + b_out, argmax (the first maximum, or the first NaN, as torch): the outputs an
             # input reached are computed; every other one is its bias, the best of them first in rest_order
-            nt = _scatter_out(x, _u(b * D), nzx, _u(b * D), nnzx[b], readout, mats, rowptr, col, val, acc, omark,
-                              olist)
+            xo = _u(b * D)
+            nt = _scatter_out(x, xo, nzx, xo, nnzx[b], readout, mats, rowptr, col, val, acc, omark, olist)
             best, bi = zero, -1
             for k in range(rest_order.shape[0]):
                 v = rest_order[k]
@@ -619,9 +621,7 @@ def _first_capacity(rows: int, value_dim: int, dtype, capacity: int, max_positio
     """
     if max_positions is None:
         return capacity
-    item = torch.tensor([], dtype=dtype).element_size()
-    per_position = rows * ((4 + value_dim) * item + 32)  # keys, group locations, values; 8 int32 of bookkeeping
-    return max(capacity, min(max_positions, UPFRONT_BYTES // per_position))
+    return max(capacity, min(max_positions, UPFRONT_BYTES // HullCache.position_bytes(rows, value_dim, dtype)))
 
 
 class Engine:

@@ -105,6 +105,13 @@ class HullCache(KVCache):
         self._empty_q = np.empty((0, 2), self._np)
         self.fallbacks = 0  # look-ups (rows) answered by the linear scan
 
+    @staticmethod
+    def position_bytes(rows: int, value_dim: int, dtype) -> int:
+        """Bytes one position takes over ``rows`` rows in the arrays ``_alloc`` lays out: key, group location and
+        value (dtype), 8 int32 of bookkeeping."""
+        item = 8 if dtype == torch.float64 else 4
+        return rows * ((2 + 2 + value_dim) * item + 8 * 4)
+
     def _alloc(self, R, cap, old=None):
         keys = np.empty((R, cap, 2), self._np)
         vals = np.empty((R, cap, self.value_dim), self._np)
