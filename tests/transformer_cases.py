@@ -181,6 +181,19 @@ FLOATS = """(module
     local.get 0 f32.load offset=13 global.set $h
     local.get 0 f64.load offset=13 f64.neg)
   (func (export "sign") (param f64 f64) (result f64) local.get 0 local.get 1 f64.copysign)
+  (func (export "cmp") (param f32 f32 f64 f64) (result i32)  ;; the 12 comparisons as bits 0-11
+    local.get 0 local.get 1 f32.eq
+    local.get 0 local.get 1 f32.ne i32.const 1 i32.shl i32.or
+    local.get 0 local.get 1 f32.lt i32.const 2 i32.shl i32.or
+    local.get 0 local.get 1 f32.gt i32.const 3 i32.shl i32.or
+    local.get 0 local.get 1 f32.le i32.const 4 i32.shl i32.or
+    local.get 0 local.get 1 f32.ge i32.const 5 i32.shl i32.or
+    local.get 2 local.get 3 f64.eq i32.const 6 i32.shl i32.or
+    local.get 2 local.get 3 f64.ne i32.const 7 i32.shl i32.or
+    local.get 2 local.get 3 f64.lt i32.const 8 i32.shl i32.or
+    local.get 2 local.get 3 f64.gt i32.const 9 i32.shl i32.or
+    local.get 2 local.get 3 f64.le i32.const 10 i32.shl i32.or
+    local.get 2 local.get 3 f64.ge i32.const 11 i32.shl i32.or)
 )"""
 
 REFS = """(module
@@ -383,4 +396,26 @@ CASES = [
     ("table.grow: a length that wraps 32 bits fails with -1", GROW_TABLES, "grow", [-16]),
     ("floats as bits: copysign of a NaN's sign onto -0", FLOATS, "sign",
      [Value("f64", 0x8000000000000000), Value("f64", 0x7FF8000000000000)]),
+]
+
+# float comparisons (wide.FLOAT_COMPARE): long microcode, run on cpu-f64-hull (test_transformer.py)
+FLOAT_CMP = [
+    ("float comparisons: -0 == +0 (f32 and f64)", FLOATS, "cmp",
+     [Value("f32", 0x80000000), Value("f32", 0), Value("f64", 0x8000000000000000), Value("f64", 0)]),
+    ("float comparisons: a NaN is unordered (quiet f32, f64 NaN only in its low word)", FLOATS, "cmp",
+     [Value("f32", 0x7FC00000), Value("f32", 0x7FC00000), Value("f64", 0x7FF0000000000001), Value("f64", 0)]),
+    ("float comparisons: negative NaN against -inf, f64 equal NaN bits", FLOATS, "cmp",
+     [Value("f32", 0xFF800001), Value("f32", 0xFF800000), Value("f64", 0xFFF8000000000000),
+      Value("f64", 0xFFF8000000000000)]),
+    ("float comparisons: negatives ordered by magnitude; f64 differing in the low word only", FLOATS, "cmp",
+     [Value("f32", 0xBF800000), Value("f32", 0xBF800001), Value("f64", 0xC000000000000002),
+      Value("f64", 0xC000000000000001)]),
+    ("float comparisons: +inf against the largest finite; positive f64 low words", FLOATS, "cmp",
+     [Value("f32", 0x7F800000), Value("f32", 0x7F7FFFFF), Value("f64", 0x3FF0000000000001),
+      Value("f64", 0x3FF0000080000000)]),
+    ("float comparisons: a subnormal against -0; equal f64", FLOATS, "cmp",
+     [Value("f32", 1), Value("f32", 0x80000000), Value("f64", 0x0000000100000000), Value("f64", 0x0000000100000000)]),
+    ("float comparisons: -inf against a negative f64 and infinities", FLOATS, "cmp",
+     [Value("f32", 0xFF800000), Value("f32", 0x3F800000), Value("f64", 0xFFF0000000000000),
+      Value("f64", 0x7FF0000000000000)]),
 ]

@@ -156,7 +156,8 @@ I64_STORES = {0x37: ("i64.store", "i32.store"), 0x3C: ("i64.store8", "i32.store8
               0x3D: ("i64.store16", "i32.store16"), 0x3E: ("i64.store32", "i32.store"),
               0x39: ("f64.store", "i32.store")}
 # floats as bits (wide.py): f32 loads, stores and constants are the i32 rows under their own mnemonics; f64
-# ones are the i64 microcode (f64 arithmetic and comparisons stay unsupported: "floats")
+# ones are the i64 microcode; comparisons are microcode on the bits (wide.FLOAT_COMPARE); float arithmetic
+# stays unsupported: "floats"
 F32_ALIAS = {0x2A: ("f32.load", "i32.load"), 0x38: ("f32.store", "i32.store"), 0x43: ("f32.const", "i32.const")}
 F64_CONST = 0x44
 I64_CODES = {I64_CONST, F64_CONST, *NUMERIC, *I64_LOADS, *I64_STORES}

@@ -402,7 +402,68 @@ def _sign_op(kind):
 
 
 _ABS, _NEG, _COPYSIGN = _sign_op("abs"), _sign_op("neg"), _sign_op("copysign")
+F32_INF, F64_INF_HI = 0x7F800000, 0x7FF00000
+
+
+def _is_number(m, hi, lo=None):
+    """1 when the float (f32 bits in ``hi``; f64: high word ``hi``, low word ``lo``) is not a NaN: its magnitude
+    is at most infinity's (exponent all ones with a non-zero fraction is a NaN)."""
+    mag = m.op("and", hi, m.const(MAGNITUDE))
+    if lo is None:
+        return m.op("le_u", mag, m.const(F32_INF))
+    below = m.op("lt_u", mag, m.const(F64_INF_HI))
+    at = m.op("and", m.op("eq", mag, m.const(F64_INF_HI)), m.op("eqz", lo))
+    return m.op("or", below, at)
+
+
+def _order_key(m, x, wide: bool):
+    """A float's bits as a signed integer in the float order, both zeros as 0: the magnitude for a positive
+    float, minus the magnitude for a negative one (sign-magnitude to two's complement).  Cells (lo, hi) for an
+    f64 (adjacent, as the i64 builders take them), (c,) for an f32."""
+    hi = x + 1 if wide else x
+    s = _sign_of(m, hi)  # -1 for a negative float, else 0
+    if not wide:
+        return (m.op("sub", m.op("xor", x, m.op("and", s, m.const(MAGNITUDE))), s),)
+    k = m.new(2)  # k = (x ^ (s & MAGNITUDE64)) - s, 64-bit: s is -1 or 0 in both words
+    m.op("xor", x, s, dst=k)
+    m.op("xor", hi, m.op("and", s, m.const(MAGNITUDE)), dst=k + 1)
+    s2 = m.new(2)
+    m.mov(s, s2)
+    m.mov(s, s2 + 1)
+    lo, hi2 = _sub(m, k, s2)
+    out = m.new(2)
+    m.mov(lo, out)
+    m.mov(hi2, out + 1)
+    return (out,)
+
+
+def _float_compare(kind: str, wide: bool):
+    """f32/f64 eq, ne, lt, gt, le, ge on the bits: the integer comparison of the order keys when neither operand
+    is a NaN (every comparison with a NaN is false, so ne is true), as the spec defines them (-0 == +0)."""
+    i32_op = {"eq": "eq", "lt": "lt_s", "gt": "gt_s", "le": "le_s", "ge": "ge_s"}
+    i64_op = {"eq": _eq, "lt": _compare("lt_s", "lt_u"), "gt": _compare("gt_s", "gt_u"),
+              "le": _compare("lt_s", "le_u"), "ge": _compare("gt_s", "ge_u")}
+
+    def build(m, a, b):
+        (ka,), (kb,) = _order_key(m, a, wide), _order_key(m, b, wide)
+        if wide:
+            cmp = i64_op["eq" if kind == "ne" else kind](m, ka, kb)[0]
+            numbers = m.op("and", _is_number(m, a + 1, a), _is_number(m, b + 1, b))
+        else:
+            cmp = m.op(i32_op["eq" if kind == "ne" else kind], ka, kb)
+            numbers = m.op("and", _is_number(m, a), _is_number(m, b))
+        both = m.op("and", cmp, numbers)
+        return (m.op("eqz", both) if kind == "ne" else both,)
+    return build
+
+
+FLOAT_COMPARE = {
+    code: (f"{t}.{kind}", (t, t), "i32", _float_compare(kind, t == "f64"))
+    for t, first in (("f32", 0x5B), ("f64", 0x61))
+    for code, kind in zip(range(first, first + 6), ("eq", "ne", "lt", "gt", "le", "ge"))
+}
 FLOAT_BITS = {
+    **FLOAT_COMPARE,
     0x8B: ("f32.abs", ("f32",), "f32", _ABS[0]),
     0x8C: ("f32.neg", ("f32",), "f32", _NEG[0]),
     0x98: ("f32.copysign", ("f32", "f32"), "f32", _COPYSIGN[0]),
