@@ -34,6 +34,11 @@ def sessions():
 
 @pytest.mark.parametrize("name,wat,export,args", CASES, ids=[c[0] for c in CASES])
 def test_compiled_model_matches_reference(sessions, name, wat, export, args):
+    _assert_matches(sessions, wat, export, args)
+
+
+def _assert_matches(sessions, wat, export, args):
+    """The model's outcome and trace are the reference interpreter's, record for record."""
     model, ref = sessions
     wasm = wasmtime.wat2wasm(wat)
     got, want = _outcome(model, wasm, export, args), _outcome(ref, wasm, export, args)
@@ -51,11 +56,7 @@ def test_float_comparisons_match_reference(hull_sessions, name, wat, export, arg
     """The 12 float comparisons as microcode on the bits (NaNs unordered, -0 == +0, sign-magnitude order),
     packed into one i32: the reference interpreter's result and trace.  On cpu-f64-hull: each call is about a
     thousand steps, minutes on the dense path (hull == dense is issue 5's equivalence test)."""
-    model, ref = hull_sessions
-    wasm = wasmtime.wat2wasm(wat)
-    got, want = _outcome(model, wasm, export, args), _outcome(ref, wasm, export, args)
-    assert got[:2] == want[:2]
-    assert [r.canonical() for r in got[2] or []] == [r.canonical() for r in want[2] or []]
+    _assert_matches(hull_sessions, wat, export, args)
 
 
 def test_reference_globals_keep_their_values_between_calls():

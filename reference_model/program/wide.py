@@ -424,17 +424,9 @@ def _order_key(m, x, wide: bool):
     s = _sign_of(m, hi)  # -1 for a negative float, else 0
     if not wide:
         return (m.op("sub", m.op("xor", x, m.op("and", s, m.const(MAGNITUDE))), s),)
-    k = m.new(2)  # k = (x ^ (s & MAGNITUDE64)) - s, 64-bit: s is -1 or 0 in both words
-    m.op("xor", x, s, dst=k)
-    m.op("xor", hi, m.op("and", s, m.const(MAGNITUDE)), dst=k + 1)
-    s2 = m.new(2)
-    m.mov(s, s2)
-    m.mov(s, s2 + 1)
-    lo, hi2 = _sub(m, k, s2)
-    out = m.new(2)
-    m.mov(lo, out)
-    m.mov(hi2, out + 1)
-    return (out,)
+    # k = (x ^ (s & MAGNITUDE64)) - s, 64-bit: s is -1 or 0 in both words (operands() lays cells out adjacent)
+    k = m.operands(m.op("xor", x, s), m.op("xor", hi, m.op("and", s, m.const(MAGNITUDE)))) - 2
+    return (m.operands(*_sub(m, k, m.operands(s, s) - 2)) - 2,)
 
 
 def _float_compare(kind: str, wide: bool):
@@ -444,13 +436,15 @@ def _float_compare(kind: str, wide: bool):
     i64_op = {"eq": _eq, "lt": _compare("lt_s", "lt_u"), "gt": _compare("gt_s", "gt_u"),
               "le": _compare("lt_s", "le_u"), "ge": _compare("gt_s", "ge_u")}
 
+    base = "eq" if kind == "ne" else kind
+
     def build(m, a, b):
         (ka,), (kb,) = _order_key(m, a, wide), _order_key(m, b, wide)
         if wide:
-            cmp = i64_op["eq" if kind == "ne" else kind](m, ka, kb)[0]
+            cmp = i64_op[base](m, ka, kb)[0]
             numbers = m.op("and", _is_number(m, a + 1, a), _is_number(m, b + 1, b))
         else:
-            cmp = m.op(i32_op["eq" if kind == "ne" else kind], ka, kb)
+            cmp = m.op(i32_op[base], ka, kb)
             numbers = m.op("and", _is_number(m, a), _is_number(m, b))
         both = m.op("and", cmp, numbers)
         return (m.op("eqz", both) if kind == "ne" else both,)
