@@ -148,15 +148,28 @@ def test_unsupported_is_classified_before_running():
     inst = s.instantiate(wasmtime.wat2wasm('(module (func (export "f") (result f64) f64.const 1 f64.const 2 f64.add))'))
     with pytest.raises(Unsupported, match="floats"):  # float arithmetic (floats as bits run)
         s.invoke(inst, "f", [])
-    # growing past the one page the model holds stops at a halt slot: unsupported, and the memory unknown
-    inst = s.instantiate(wasmtime.wat2wasm('(module (memory 1) (func (export "f") (result i32) i32.const 1 memory.grow)'
-                                           ' (func (export "size") (result i32) memory.size))'))
-    with pytest.raises(Unsupported, match="memory.grow past one page"):
-        s.invoke(inst, "f", [])
+    # a memory of any size: memory.grow and memory.size run past the first page, an access past the first
+    # 64 KiB stops there (FAR), unsupported, and leaves the memory unknown
+    inst = s.instantiate(wasmtime.wat2wasm("""(module (memory 1)
+      (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+      (func (export "size") (result i32) memory.size)
+      (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+      (func (export "store") (param i32) (i32.store8 offset=2 (local.get 0) (i32.const 7))))"""))
+    assert _outcome_on(s, inst, "grow", [i32(2)])[:2] == ("ok", [i32(1)])
+    assert _outcome_on(s, inst, "size", [])[:2] == ("ok", [i32(3)])
+    assert _outcome_on(s, inst, "store", [i32(65533)])[0] == "ok"  # byte 65535: the last of the first page
+    assert _outcome_on(s, inst, "load", [i32(65532)])[:2] == ("ok", [i32(7 << 24)])
+    for args, what in (([i32(196605)], "out of bounds"), ([i32(-1)], "out of bounds")):  # past 3 pages: traps
+        assert _outcome_on(s, inst, "load", args)[:2] == ("Trap", "out of bounds memory access"), what
+    with pytest.raises(Unsupported, match="i32.load past the first 64 KiB"):  # bytes 65533..65536
+        s.invoke(inst, "load", [i32(65533)])
+    assert _outcome_on(s, inst, "size", [])[:2] == ("ok", [i32(3)])  # (a load writes nothing)
+    with pytest.raises(Unsupported, match="i32.store8 past the first 64 KiB"):  # byte 65536
+        s.invoke(inst, "store", [i32(65534)])
     with pytest.raises(Unsupported, match="memory unknown"):
         s.invoke(inst, "size", [])
-    with pytest.raises(Unsupported, match="2 pages"):
-        s.instantiate(wasmtime.wat2wasm('(module (memory 2))'))
+    inst = s.instantiate(wasmtime.wat2wasm('(module (memory 2) (func (export "f") (result i32) memory.size))'))
+    assert s.invoke(inst, "f", []).values == [i32(2)]
     # a call_indirect that reaches a function the model cannot run stops there, unsupported (the model
     # jumped to a halt slot of its own); other elements of the same table still run
     inst = s.instantiate(wasmtime.wat2wasm("""(module (table 2 funcref) (elem (i32.const 0) $wide $ok)

@@ -253,8 +253,8 @@ def _readout() -> dict:
             table[t] = Expr({"op": 2.0 * v, f"role.{prev['OP']}": ROLE_BONUS}, -float(v * v))
         elif r in R:
             table[t] = Expr({f"out.{r}": 2.0 * v, f"role.{prev[r]}": ROLE_BONUS}, -float(v * v))
-        elif r.startswith("TRAP:") or r == "EXHAUST":
-            flag = "trap.exhaust" if r == "EXHAUST" else f"trap.{r[5:]}"
+        elif r.startswith("TRAP:") or r in ("EXHAUST", "FAR"):
+            flag = {"EXHAUST": "trap.exhaust", "FAR": "trap.far"}.get(r, f"trap.{r[5:]}")
             # wins only when the flag is set at an OP position (where P0 is due)
             table[t] = Expr({flag: TRAP_BONUS, "role.OP": TRAP_BONUS}, ROLE_BONUS + 2.0**17 - 2 * TRAP_BONUS)
         else:

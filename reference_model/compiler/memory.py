@@ -1,4 +1,4 @@
-"""Linear memory: i32 loads and stores over 4-byte memory words (one page at most).
+"""Linear memory: i32 loads and stores over 4-byte memory words (the first page addressable).
 
 Word i of the memory (bytes 4i..4i+3) is memory cell MEM_BASE + i, written
 and read like every other cell: a store's group writes the whole word (the
@@ -10,6 +10,10 @@ more memory head, "most recent write wins".  Per access:
   bounds             trap "out of bounds memory access" when
                      address + offset + bytes > 65536 * pages (pages: cell
                      MEM_SIZE_CELL, read by port X)
+  far                an access in bounds that reaches past the first page
+                     (address + offset + bytes > 65536, in a memory of
+                     more pages) stops with the FAR token: the run is
+                     unsupported, since the model addresses one page
   word, byte         wi = ea >> 2 (from ea's two low bytes), bo = ea & 3
   look-up (port M)   the word at MEM_BASE + wi; its key's address comes back
                      as a value, so a word never written (a miss: the nearest
@@ -70,30 +74,21 @@ def build_bulk(g, ports: dict, V: list, imm: list) -> None:
 
 def build_grow(g, ports: dict, V: list, imm: list) -> None:
     """memory.grow (n in T0, port X on the size cell, imm bytes 10-11 the largest size it may reach): new =
-    size + n; more than that is a failure (-1), else the old size is pushed; past one page (which the model
-    cannot hold) it jumps to TGT, a halt slot that ends the call as unsupported.  The hidden slot after it,
+    size + n; more than that is a failure (-1), else the old size is pushed.  The hidden slot after it,
     ``memory.grow.set`` (T0 = n kept in scratch, T1 = the result), writes size + n to the size cell unless
     the result is -1."""
     T0, T1, X = ports["T0"], ports["T1"], ports["X"]
     f = g.flag("memory.grow")
     new = X.u + T0.u
     g.units("grow.check", U.step(new - (imm[10] + 256 * imm[11]) - 1, {"grow.fail": 1.0}, off=1 - f)
-            + U.step(new - 2, {"grow.big": 1.0}, off=1 - f)
             # the result is the old size (< 2^24) or -1: its top byte tells them apart, exactly in float32 too
             + U.step(254 - T1.b[3], {"grow.ok": 1.0}, off=g.off(["memory.grow.set"])))
     fail = Expr.of("grow.fail")
-    g.units("grow.stop", U.step(Expr.of("grow.big") - fail - 1, {"grow.stop": 1.0}))
-    stop = Expr.of("grow.stop")
     us = []
     for k in range(4):
         us += U.passthrough(X.b[k], {V[k]: 1.0}, (1 - f) + fail, 256.0)
         us += U.relu(255 * fail - 256 * (1 - f), {V[k]: 1.0})
     g.units("grow.value", us)
-    us = []
-    for k in range(2):
-        us += U.passthrough(f"pc1.{k}", {f"out.P{k}": 1.0}, (1 - f) + stop, 256.0)
-        us += U.passthrough(imm[8 + k], {f"out.P{k}": 1.0}, (1 - f) + (1 - stop), 256.0)
-    g.units("grow.next_pc", us)
     ok = Expr.of("grow.ok")
     g.units("grow.write_address", [u for k in range(2) for u in U.passthrough(
         f"wb.{k}", {f"out.A{k}": 1.0}, g.off(["memory.grow.set"]) + (1 - ok), 256.0)])
@@ -117,8 +112,11 @@ def build(g, ports: dict, V: list, offset: list, key: tuple, values: list) -> No
     for name in loads + stores:
         n, _ = MEMORY_ACCESS[name]
         addr = T0 if name in loads else T1
-        us += U.step(addr.u + off_u + n - 65536.0 * X.u - 1, {"trap.oob": 1.0}, off=1 - g.flag(name))
+        end = addr.u + off_u + n
+        us += U.step(end - 65536.0 * X.u - 1, {"trap.oob": 1.0, "mem.oob": 1.0}, off=1 - g.flag(name))
+        us += U.step(end - 65536.0 - 1, {"mem.past": 1.0}, off=1 - g.flag(name))
     g.units("mem.bounds", us)
+    g.units("mem.far", U.step(Expr.of("mem.past") - Expr.of("mem.oob") - 1, {"trap.far": 1.0}))
 
     e0, e1 = Expr.of(ea[0]), Expr.of(ea[1])
     g.units("mem.wi", U.floor_div(e0, 4, 63, {"mem.q0": 1.0}) + U.floor_div(e1, 4, 63, {"mem.q1": 1.0}))
@@ -126,7 +124,7 @@ def build(g, ports: dict, V: list, offset: list, key: tuple, values: list) -> No
     bo_val = e0 - 4 * q0
     g.units("mem.bo", [u for c in range(4) for u in U.hat(bo_val - c, {f"mem.bo{c}": 1.0})])
     bo = [Expr.of(f"mem.bo{c}") for c in range(4)]
-    cell = vocab.MEM_BASE + q0 + 64 * e1  # MEM_BASE + wi (for ea < 65536; beyond that the access traps)
+    cell = vocab.MEM_BASE + q0 + 64 * e1  # MEM_BASE + wi (for ea < 65536; beyond that it traps or stops)
 
     # ports M and M2: the word and the next one, and the addresses their keys were written for
     words, misses = [], []

@@ -12,7 +12,6 @@ Columns (the compiler reads the modes, the encoder and decoder the rest):
   npc    next pc: seq (pc+1) | jump (TGT) | if_true (br_if: cond ? TGT : pc+1)
          | if_false (if: cond ? pc+1 : TGT) | link (return: saved pc) | table (br_table)
          | indirect (call_indirect: the entry slot of the table element's function)
-         | grow (memory.grow: TGT when it would grow past one page, else pc+1)
   nfp    next frame pointer: keep | call (fp + N) | link (saved fp)
   value  the value written this step: none | T0 | T1 (stack slots below the top)
          | X (the port-X read: local/global/link/memory size) | const | link (call: pc+1, fp)
@@ -111,8 +110,8 @@ OPCODES: tuple = (
     *(Opcode(hi, "", None, 2, 0, value="store_hi", write="mem") for hi in ("i32.store.hi", "i32.store16.hi")),
     Opcode("memory.size", "memory.size", 0x3F, 0, 1, value="X", write="always", pushed=True),
     # memory.grow: a hidden slot before it keeps n; it pushes the old size or -1; a hidden slot after it
-    # writes the new size unless it failed.  Growing past one page stops at a halt slot (unsupported)
-    Opcode("memory.grow", "memory.grow", 0x40, 1, 1, npc="grow", value="alu", write="always", pushed=True, alu="grow"),
+    # writes the new size unless it failed (any size: an access past the first page stops, compiler/memory.py)
+    Opcode("memory.grow", "memory.grow", 0x40, 1, 1, value="alu", write="always", pushed=True, alu="grow"),
     Opcode("memory.grow.set", "", None, 0, 0, value="alu", write="if_grown", alu="addn"),
     # bulk memory: the traced slot checks the bounds and skips the loop when n = 0; hidden slots after it
     # move the bytes one at a time (i32.load8_u / i32.store8 rows) and step the loop's counters

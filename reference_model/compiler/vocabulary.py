@@ -25,10 +25,11 @@ TRAP_KINDS = {"unreachable": "unreachable", "divzero": "integer divide by zero",
               "oob": "out of bounds memory access", "undefined": "undefined element",
               "uninit": "uninitialized element", "sig": "indirect call type mismatch",
               "table_oob": "out of bounds table access"}
-SPECIALS = ("PAD", *(f"TRAP:{k}" for k in TRAP_KINDS), "EXHAUST")
+SPECIALS = ("PAD", *(f"TRAP:{k}" for k in TRAP_KINDS), "EXHAUST", "FAR")  # FAR: an access past the first page
 
-# linear memory (one page at most): word i (bytes 4i..4i+3, little-endian) is memory cell MEM_BASE + i;
-# the size in pages is cell MEM_SIZE_CELL.  Frames stay below all of them (MachineDescription.stack_limit).
+# linear memory (of any size; the first page addressable): word i (bytes 4i..4i+3, little-endian) of the
+# first 64 KiB is memory cell MEM_BASE + i; the size in pages is cell MEM_SIZE_CELL.  An in-bounds access
+# past the first page stops the trace with FAR (the run is unsupported).  Frames stay below all of them (MachineDescription.stack_limit).
 MEM_BASE = 16384
 MEM_WORDS = 16384
 MEM_SIZE_CELL = 16383
@@ -78,5 +79,6 @@ def op_name(number: int) -> str:
 
 TRAP_TOKENS = {special(f"TRAP:{k}"): msg for k, msg in TRAP_KINDS.items()}
 EXHAUST = special("EXHAUST")
+FAR = special("FAR")
 HALT = op_token("halt")
-STOP_TOKENS = (*TRAP_TOKENS, EXHAUST, HALT)
+STOP_TOKENS = (*TRAP_TOKENS, EXHAUST, FAR, HALT)

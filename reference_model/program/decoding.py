@@ -72,6 +72,9 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
             return end("trap", [], vocab.TRAP_TOKENS[group[1]])
         if len(group) > 1 and group[1] == vocab.EXHAUST:
             return end("exhaustion", [], "call stack exhausted")
+        if len(group) > 1 and group[1] == vocab.FAR:
+            return end("unsupported", [], f"{slot.mnemonic or 'a bulk-memory byte'} past the first 64 KiB "
+                                           "of memory (the transformer addresses one page)")
         if len(group) < vocab.GROUP:
             return end("incomplete")
         fields = [vocab.describe(t) for t in group[1:]]
