@@ -79,10 +79,13 @@ def build_grow(g, ports: dict, V: list, imm: list) -> None:
     the result is -1."""
     T0, T1, X = ports["T0"], ports["T1"], ports["X"]
     f = g.flag("memory.grow")
-    new = X.u + T0.u
-    g.units("grow.check", U.step(new - (imm[10] + 256 * imm[11]) - 1, {"grow.fail": 1.0}, off=1 - f)
-            # the result is the old size (< 2^24) or -1: its top byte tells them apart, exactly in float32 too
-            + U.step(254 - T1.b[3], {"grow.ok": 1.0}, off=g.off(["memory.grow.set"])))
+    # every sum below stays under 2^21, so float32 is exact too (a 2^34 switch-off would swamp it): size +
+    # n's low 16 bits, and n >= 2^16 (which always fails) adds 2^18
+    g.units("grow.hi", U.step(T0.b[2] + T0.b[3] - 1, {"grow.hi": 1.0}, off=1 - f, big=1024.0))
+    new = X.u + T0.b[0] + 256 * T0.b[1] + 2.0**18 * Expr.of("grow.hi")
+    g.units("grow.check", U.step(new - (imm[10] + 256 * imm[11]) - 1, {"grow.fail": 1.0}, off=1 - f, big=2.0**20)
+            # the result is the old size (< 2^24) or -1: its top byte tells them apart
+            + U.step(254 - T1.b[3], {"grow.ok": 1.0}, off=g.off(["memory.grow.set"]), big=512.0))
     fail = Expr.of("grow.fail")
     us = []
     for k in range(4):
