@@ -45,7 +45,8 @@ class ModuleInstance:
         # global index -> bits (numbers), or a reference global's payload as the trace has it (a funcref's
         # store address, an externref's payload; None: null)
         self.globals = globals_bits
-        self.memory = memory if memory is not None else bytearray()  # the linear memory's bytes (the model addresses the first page)
+        # the linear memory's bytes, any number of pages (the model addresses the first)
+        self.memory = memory if memory is not None else bytearray()
         # data segments dropped (data.drop, and active ones once instantiated): memory.init sees them empty
         self.dropped = {x for x, (_mem, offset, _data) in enumerate(module.data) if offset != -1}
         self.unknown: dict = {}  # part of the state ("memory", "tables", ("global", i)) -> why it is unknown here
@@ -215,7 +216,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         if a.type not in NUMBERS:
             raise Unsupported(a.type)
         bits.append(a.bits)
-    prompt = encode_invocation(instance.module, func, bits, instance.encoder_globals(), memory=bytes(memoryview(instance.memory)[: 4 * vocab.MEM_WORDS]),
+    first_page = bytes(memoryview(instance.memory)[: 4 * vocab.MEM_WORDS])  # all the prompt can lay out
+    prompt = encode_invocation(instance.module, func, bits, instance.encoder_globals(), memory=first_page,
                                dropped=frozenset(instance.dropped), tables=instance.tables, elems=instance.elems,
                                pages=len(instance.memory) // 65536, funcs=instance.funcs,
                                table_types=instance.table_types, table_max=instance.table_max)

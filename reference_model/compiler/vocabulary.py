@@ -29,7 +29,8 @@ SPECIALS = ("PAD", *(f"TRAP:{k}" for k in TRAP_KINDS), "EXHAUST", "FAR")  # FAR:
 
 # linear memory (of any size; the first page addressable): word i (bytes 4i..4i+3, little-endian) of the
 # first 64 KiB is memory cell MEM_BASE + i; the size in pages is cell MEM_SIZE_CELL.  An in-bounds access
-# past the first page stops the trace with FAR (the run is unsupported).  Frames stay below all of them (MachineDescription.stack_limit).
+# past the first page stops the trace with FAR (the run is unsupported).  Frames stay below all of them
+# (MachineDescription.stack_limit).
 MEM_BASE = 16384
 MEM_WORDS = 16384
 MEM_SIZE_CELL = 16383
