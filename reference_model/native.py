@@ -331,7 +331,7 @@ def _listed(xm, mo, n, nz, zo):
 @njit(cache=True, nogil=True)
 def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, rest_out, rest_nz, rest_order, emb_ptr,
            emb_idx, readout,
-           keys_l, vals_l, gxy_l, ist_l, box_l, meta_l, aid_l, axy_l, eps, eta, fallbacks,
+           keys_l, vals_l, vhash_l, gxy_l, ist_l, box_l, meta_l, aid_l, axy_l, eps, eta, fallbacks,
            feed, pos0, n, emit, stops, done, out_tok, out_sel, out_mar, out_top):
     """Run ``n`` positions of a batch through the model, all layers, in one call.
 
@@ -472,16 +472,19 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     for f in range(mats[m, 2]):
                         acc[f] = 0
                 keys, vals, gxy, ist, box, meta = b_keys[a], b_vals[a], b_gxy[a], b_ist[a], b_box[a], b_meta[a]
-                aid, axy = aid_l[a], axy_l[a]
+                aid, axy, vhash = aid_l[a], axy_l[a], vhash_l[a]
                 # append_rows and query_rows, without their reference counts and allocations (see above)
-                a2, x2, _, _, _ = hk._append_loop(keys, vals, gxy, ist, box, meta, hk._borrow(aid), hk._borrow(axy),
-                                                  b_nk[:, : B * S], b_nv, b_rows_on, b_ev, b_pend, b_nxt)
+                a2, x2, h2, _, _, _ = hk._append_loop(keys, vals, hk._borrow(vhash), gxy, ist, box, meta,
+                                                      hk._borrow(aid), hk._borrow(axy), b_nk[:, : B * S], b_nv,
+                                                      b_rows_on, b_ev, b_pend, b_nxt)
                 if a2.ctypes.data != aid.ctypes.data:  # the arena grew: a new array (owned)
                     aid = a2
                     aid_l[a] = aid
                 if x2.ctypes.data != axy.ctypes.data:
                     axy = x2
                     axy_l[a] = axy
+                if h2.ctypes.data != vhash.ctypes.data:  # the value table grew
+                    vhash_l[a] = h2
                 K = meta[hk.M_K]
                 fallbacks[a] += hk._query_loop(keys, vals, gxy, ist, box, meta, hk._borrow(aid), hk._borrow(axy),
                                                b_q[: B * H], b_qrow[: B * H], b_out_f, b_out_i, b_res_f, b_res_i, True,
@@ -642,7 +645,7 @@ class Engine:
         self.heads = int(self.w.layers[:, 0].sum())
         self._lists, self._keys_seen = None, []
 
-    _FIELDS = ("_keys", "_vals", "_gxy", "_ist", "_box", "_meta", "_aid", "_axy")
+    _FIELDS = ("_keys", "_vals", "_vhash", "_gxy", "_ist", "_box", "_meta", "_aid", "_axy")
 
     def _state(self, n: int) -> list:
         """The caches' arrays as typed lists (made again only when reserving room for n positions moved them)."""
@@ -661,8 +664,8 @@ class Engine:
         ran = decode(w.tok_emb, w.pos_emb, w.layers, w.hmap, w.mats, w.rowptr, w.col, w.val, w.bias, w.rest,
                      w.rest_out, w.rest_nz, w.rest_order, w.emb_ptr, w.emb_idx, w.readout,
                      *lists, c0._eps, c0._eta, self.fallbacks, feed, pos0, n, emit, stops, done, *outs)
-        for c, aid, axy in zip(self.caches, lists[6], lists[7]):  # the arena may have been reallocated
-            c._aid, c._axy = aid, axy
+        for c, vhash, aid, axy in zip(self.caches, lists[2], lists[7], lists[8]):  # arena, table: maybe reallocated
+            c._vhash, c._aid, c._axy = vhash, aid, axy
         return ran
 
     def prefill(self, tokens: np.ndarray, pos0: np.ndarray) -> None:
@@ -674,11 +677,17 @@ class Engine:
         self._run(np.ascontiguousarray(tokens, np.int64), pos0, P, False, np.empty(0, np.int64),
                   np.zeros(B, np.bool_), outs)
 
-    def decode(self, token: np.ndarray, pos0: np.ndarray, n: int, stops: np.ndarray, done: np.ndarray):
-        """Up to n argmax steps from ``token`` (B,): (tokens (k, B), selected, margin, best (k, B, heads))."""
+    def decode(self, token: np.ndarray, pos0: np.ndarray, n: int, stops: np.ndarray, done: np.ndarray, into=None):
+        """Up to n argmax steps from ``token`` (B,): (tokens (k, B), selected, margin, best (k, B, heads)).
+
+        ``into``: (selected, margin, best) arrays of at least (n, B, heads) to write those three to (C-contiguous:
+        e.g. a slice of a caller's buffer along its first axis); the views returned are theirs.
+        """
         B = self.batch
         dt = self.w.tok_emb.dtype
-        outs = (np.empty((n, B), np.int64), np.empty((n, B, self.heads), np.int64), np.empty((n, B, self.heads), dt),
-                np.empty((n, B, self.heads), dt))
+        if into is None:
+            into = (np.empty((n, B, self.heads), np.int64), np.empty((n, B, self.heads), dt),
+                    np.empty((n, B, self.heads), dt))
+        outs = (np.empty((n, B), np.int64), *(a[:n] for a in into))
         k = self._run(np.ascontiguousarray(token.reshape(B, 1), np.int64), pos0, n, True, stops, done, outs)
         return tuple(o[:k] for o in outs)

@@ -42,6 +42,7 @@ from reference_model.attention.tied_mean import tied_mean
 WEIGHT_FORMATS = ("sparse", "dense")
 ENGINES = ("torch", "native")
 GROUPS_PER_THREAD = 4  # native engine: batch rows are decoded in this many groups per thread
+OUT_UPFRONT_BYTES = 2**30  # native engine: the per-step outputs of a known budget are reserved at once up to this
 SPARSE_MIN = 16384
 BACKENDS = {"dense": "reference_model.attention.dense:DenseCache", "hull": "reference_model.attention.hull:HullCache"}
 
@@ -406,14 +407,26 @@ class Transformer(nn.Module):
             engine.prefill(grid[:, : width - 1], -offset)
         token = grid[:, width - 1].copy()
         done = np.zeros(G, np.bool_)
-        chunks = []
+        # selected / margin / best of every step, written in place by the engine: room for the whole budget when
+        # it fits in OUT_UPFRONT_BYTES (pages no step reaches are never touched), else grown by doubling
+        dt = engine.w.tok_emb.dtype
+        per_step = G * engine.heads * (8 + 2 * dt.itemsize)
+        cap = max(1, min(max_new_tokens, max(check_every, OUT_UPFRONT_BYTES // max(per_step, 1))))
+        bufs = (np.empty((cap, G, engine.heads), np.int64), np.empty((cap, G, engine.heads), dt),
+                np.empty((cap, G, engine.heads), dt))
         new = 0
         rows: list[list[int]] = [[] for _ in range(G)]
         cut: list = [None] * G
         while True:
             chunk = min(max(check_every, new // 4), max_new_tokens - new)
-            toks, sel, mar, top = engine.decode(token, width - 1 + new - offset, chunk, stops, done)
-            chunks.append((sel, mar, top))
+            if new + chunk > cap:
+                cap = min(max_new_tokens, max(new + chunk, 2 * cap))
+                grown = tuple(np.empty((cap,) + b.shape[1:], b.dtype) for b in bufs)
+                for g, b in zip(grown, bufs):
+                    g[:new] = b[:new]
+                bufs = grown
+            toks = engine.decode(token, width - 1 + new - offset, chunk, stops, done,
+                                 into=tuple(b[new:] for b in bufs))[0]
             new += len(toks)
             for i in range(G):
                 rows[i] += toks[:, i].tolist()
@@ -428,5 +441,5 @@ class Transformer(nn.Module):
                 if done.all():
                     break
         rows = [row[:c] for row, c in zip(rows, cut)]  # a retired row's later tokens are fillers
-        sel_t, mar_t, top_t = (torch.from_numpy(np.concatenate([c[k] for c in chunks], axis=0)) for k in range(3))
+        sel_t, mar_t, top_t = (torch.from_numpy(b[:new]) for b in bufs)
         return rows, sel_t, mar_t, top_t

@@ -225,6 +225,7 @@ def test_an_engine_reserves_a_known_length_at_once_within_its_bound():
     for c in huge.caches:
         cap = c._keys.shape[1]
         assert 256 <= cap < 10**9
-        per_position = c._keys[:, 0].nbytes + c._vals[:, 0].nbytes + c._gxy[:, 0].nbytes + c._ist[:, 0].nbytes
+        rows = c._keys.shape[0]  # the value arena has room for a distinct value per position and row
+        per_position = c._keys[:, 0].nbytes + c._vals[:rows].nbytes + c._gxy[:, 0].nbytes + c._ist[:, 0].nbytes
         assert cap * per_position <= UPFRONT_BYTES < (cap + 1) * per_position
     assert all(c._keys.shape[1] == 256 for c in Engine(model, 2).caches)  # no known length: the default

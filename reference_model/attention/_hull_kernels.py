@@ -4,16 +4,20 @@ State of one cache, all flat arrays so that one call serves every
 (batch row, head) pair ``r`` of a layer (R = B * H of them):
 
   keys   (R, cap, 2)  dtype   key of each position
-  vals   (R, cap, Dv) dtype   value of each position
+  vals   (R*cap, Dv)  dtype   the distinct values (bit patterns) so far, in the
+                              order they came: position j of row r has value
+                              vals[ist[r, j, PVAL]] (rows past meta[M_NV] unused)
+  vhash  int32        open-addressing table of the ids in vals (-1: empty),
+                      power-of-two size, at most half full (grown by doubling)
   gxy    (R, cap, 2)  dtype   location of each group (distinct key)
-  ist    (R, cap, 8)  int32   per position j: [PGRP] group, [PNEXT] next position
-                              of the same group; per group g: [GCNT] positions,
+  ist    (R, cap, 9)  int32   per position j: [PGRP] group, [PNEXT] next position
+                              of the same group, [PVAL] value id; per group g: [GCNT] positions,
                               [GFIRST], [GLAST], [GLAYER] 0..K-1 or K (= rest),
                               [GFLAGS] bit 0 upper chain, bit 1 lower chain,
                               [GSTAMP] last query that put g into its candidates
   box    (R, 2)       float64 max |x|, max |y| over all keys
   meta   int64        [M_USED] arena slots used, [M_T] positions, [M_STAMP]
-                      query counter, [M_K] layers; then per r a block of
+                      query counter, [M_K] layers, [M_NV] distinct values; then per r a block of
                       RB = 4 + 6K: [0] groups, [1] groups in the rest, then per
                       (layer, chain) (offset, length, capacity) in the arena
   aid    int32        arena of chain slots: group ids
@@ -26,6 +30,14 @@ the exact scores run in float64 whatever the cache's dtype: every
 conversion is ``np.float64(x)``, never ``float(x)``, which numba compiles
 to a no-op on a float32 (float32 predicates then ran in float32 against
 float64 error bounds, and a float32 hull could miss a tie).
+
+Values are stored once per distinct bit pattern: a position keeps an id.
+The compiled model's values are mostly repeats (about 10% of its positions
+bring a new one on a long loop, and most entries are 0), and a value row is
+most of a position's bytes (245 of the 253 floats over its 5 caches): a long
+run touches a fraction of the fresh memory it did, and fresh pages cost the
+kernel a zeroing each (on a virtual machine, the host's first touch too).
+A look-up reads vals[ist[r, j, PVAL]], the same bits as before.
 """
 from __future__ import annotations
 
@@ -37,8 +49,9 @@ from numba.np.arrayobj import make_array, populate_array
 
 U = 2.0**-53  # float64 unit roundoff
 
-PGRP, PNEXT, GCNT, GFIRST, GLAST, GLAYER, GFLAGS, GSTAMP = range(8)
-M_USED, M_T, M_STAMP, M_K = 0, 1, 2, 3
+PGRP, PNEXT, GCNT, GFIRST, GLAST, GLAYER, GFLAGS, GSTAMP, PVAL = range(9)
+IST_W = 9  # int32 fields per ist entry
+M_USED, M_T, M_STAMP, M_K, M_NV = 0, 1, 2, 3, 4
 META_HEAD = 8
 MAX_ROUNDS = 16
 
@@ -64,6 +77,78 @@ def _borrow(typingctx, arr):
         populate_array(out, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize, meminfo=None)
         return out._getvalue()
     return arr(arr), codegen
+
+
+@intrinsic
+def _bits(typingctx, x):
+    """The bit pattern of a float64 (as int64) or float32 (as int32): values are told apart by their bits, so that
+    -0 and +0 stay two values and a NaN equals itself."""
+    width = x.bitwidth
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(width))
+    return (types.int64 if width == 64 else types.int32)(x), codegen
+
+
+VHASH_MIN = 1024  # first size of a cache's value table
+
+
+@njit(cache=True, inline="always")
+def _vhash_of(src, p, r, dv):
+    h = np.uint64(0xCBF29CE484222325)
+    for d in range(dv):
+        h = (h ^ np.uint64(np.int64(_bits(src[p, r, d])))) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+    return h
+
+
+@njit(cache=True)
+def _vhash_row(vals, i):
+    h = np.uint64(0xCBF29CE484222325)
+    for d in range(vals.shape[1]):
+        h = (h ^ np.uint64(np.int64(_bits(vals[i, d])))) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+    return h
+
+
+@njit(cache=True)
+def rehash(vals, nv, size):
+    """A value table of ``size`` slots (a power of two) holding the ids 0..nv-1 of vals."""
+    table = np.full(size, -1, np.int32)
+    mask = np.uint64(size - 1)
+    for i in range(nv):
+        k = _vhash_row(vals, i) & mask
+        while table[k] >= 0:
+            k = (k + np.uint64(1)) & mask
+        table[k] = i
+    return table
+
+
+@njit(cache=True, inline="always")
+def _value_id(vals, vhash, meta, src, p, r):
+    """The id of value src[p, r] in vals (added if its bits are new); returns (id, vhash: grown if it had to)."""
+    dv = vals.shape[1]
+    mask = np.uint64(vhash.shape[0] - 1)
+    k = _vhash_of(src, p, r, dv) & mask
+    while True:
+        i = vhash[k]
+        if i < 0:
+            break
+        same = True
+        for d in range(dv):
+            if _bits(vals[i, d]) != _bits(src[p, r, d]):
+                same = False
+                break
+        if same:
+            return np.int64(i), vhash
+        k = (k + np.uint64(1)) & mask
+    nv = meta[M_NV]
+    for d in range(dv):
+        vals[nv, d] = src[p, r, d]
+    vhash[k] = nv
+    meta[M_NV] = nv + 1
+    if 2 * (nv + 1) > vhash.shape[0]:
+        vhash = rehash(vals, nv + 1, 2 * vhash.shape[0])
+    return nv, vhash
 
 
 # -- exact arithmetic -------------------------------------------------------
@@ -467,15 +552,17 @@ def _edge_rises(axy, off, k, q0, q1):
 
 
 @njit(cache=True)
-def _sparse_tree_sum(pos, m, T, vals, r, acc, z):
-    """Sum of vals[r, pos[:m]] by the fixed pairwise tree of tied_mean (pos sorted); result in acc[0]."""
-    dv = vals.shape[2]
+def _sparse_tree_sum(pos, m, T, vals, ist, r, acc, z):
+    """Sum of the values of positions pos[:m] of row r by the fixed pairwise tree of tied_mean (pos sorted); result
+    in acc[0]."""
+    dv = vals.shape[1]
     idx = np.empty(m, np.int64)
     for i in range(m):
         idx[i] = pos[i]
     for i in range(m):
+        vi = ist[r, pos[i], PVAL]
         for d in range(dv):
-            acc[i, d] = vals[r, pos[i], d]
+            acc[i, d] = vals[vi, d]
     levels = 0
     while (1 << levels) < T:
         levels += 1
@@ -497,16 +584,16 @@ def _sparse_tree_sum(pos, m, T, vals, r, acc, z):
 
 
 @njit(cache=True, inline="always")
-def _finish(r, M, R, ntie, sel, pos, m, T, vals, out_f, out_i, z):
+def _finish(r, M, R, ntie, sel, pos, m, T, vals, ist, out_f, out_i, z):
     """Write out (mean over the m maximising positions pos[:m], sorted), margin, best score, selected, ties."""
-    dv = vals.shape[2]
+    dv = vals.shape[1]
     if m == 1:
-        j = pos[0]
+        vi = ist[r, pos[0], PVAL]
         for d in range(dv):
-            out_f[r, d] = (vals[r, j, d] + z) if T > 1 else vals[r, j, d]
+            out_f[r, d] = (vals[vi, d] + z) if T > 1 else vals[vi, d]
     else:
         acc = np.empty((m, dv), vals.dtype)
-        _sparse_tree_sum(pos, m, T, vals, r, acc, z)
+        _sparse_tree_sum(pos, m, T, vals, ist, r, acc, z)
         cbuf = np.empty(1, vals.dtype)
         cbuf[0] = m
         cnt = cbuf[0]
@@ -519,7 +606,7 @@ def _finish(r, M, R, ntie, sel, pos, m, T, vals, out_f, out_i, z):
 
 
 @njit(cache=True)
-def _scan_row(r, q0, q1, keys, vals, T, out_f, out_i, z, ninf, pos):
+def _scan_row(r, q0, q1, keys, vals, ist, T, out_f, out_i, z, ninf, pos):
     """The dense answer for row r (used when the hull cannot certify the runner-up)."""
     M = ninf
     for j in range(T):
@@ -535,7 +622,7 @@ def _scan_row(r, q0, q1, keys, vals, T, out_f, out_i, z, ninf, pos):
             m += 1
         elif s > R:
             R = s
-    _finish(r, M, R, m, pos[m - 1], pos, m, T, vals, out_f, out_i, z)
+    _finish(r, M, R, m, pos[m - 1], pos, m, T, vals, ist, out_f, out_i, z)
 
 
 @njit(cache=True, inline="always")
@@ -658,7 +745,7 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
             # the frontier point f has q.f >= front - 2 err_f; if it does not tie, R >= front - 2 err_f - B
             errf = 1.02 * U * abs(front) + errA
             rho = min(rho, _down(front - 2.0 * errf - 2.0 * B))
-    _scan_row(r, q0, q1, keys, vals, T, out_f, out_i, z, ninf, pos)
+    _scan_row(r, q0, q1, keys, vals, ist, T, out_f, out_i, z, ninf, pos)
     return True
 
 
@@ -701,23 +788,24 @@ def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
                     j = ist[r, j, PNEXT]
         if nw > 1:
             _insertion_sort(pos, m)
-    _finish(r, M, R, ntie, sel, pos, ntie, T, vals, out_f, out_i, z)
+    _finish(r, M, R, ntie, sel, pos, ntie, T, vals, ist, out_f, out_i, z)
 
 
 @njit(cache=True)
-def append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, rows_on, ev, pend, nxt):
+def append_rows(keys, vals, vhash, gxy, ist, box, meta, aid, axy, new_keys, new_vals, rows_on, ev, pend, nxt):
     """Append new_keys/new_vals (P, R, ...) to every row r with rows_on[r].
 
     A row left out is retired: it must never be looked up again (its new
     positions are not indexed).  ev / pend / nxt: int32 scratch (grown as
-    needed).  Returns (aid, axy, ev, pend, nxt): the arena (possibly
-    reallocated) and the scratch.
+    needed).  Returns (aid, axy, vhash, ev, pend, nxt): the arena and the value table
+    (possibly reallocated) and the scratch.
     """
-    a2, x2, e2, p2, n2 = _append_loop(_borrow(keys), _borrow(vals), _borrow(gxy), _borrow(ist), _borrow(box),
-                                      _borrow(meta), _borrow(aid), _borrow(axy), _borrow(new_keys), _borrow(new_vals),
-                                      _borrow(rows_on), _borrow(ev), _borrow(pend), _borrow(nxt))
+    a2, x2, h2, e2, p2, n2 = _append_loop(_borrow(keys), _borrow(vals), _borrow(vhash), _borrow(gxy), _borrow(ist),
+                                          _borrow(box), _borrow(meta), _borrow(aid), _borrow(axy), _borrow(new_keys),
+                                          _borrow(new_vals), _borrow(rows_on), _borrow(ev), _borrow(pend), _borrow(nxt))
     # an array the loop grew is a new one (counted); any other is a borrowed view of one of ours: return ours
-    return (_own(a2, aid, aid), _own(x2, axy, axy), _own(e2, ev, ev), _own(p2, pend, nxt), _own(n2, pend, nxt))
+    return (_own(a2, aid, aid), _own(x2, axy, axy), _own(h2, vhash, vhash), _own(e2, ev, ev), _own(p2, pend, nxt),
+            _own(n2, pend, nxt))
 
 
 @njit(cache=True)
@@ -731,8 +819,8 @@ def _own(got, a, b):
 
 
 @njit(cache=True)
-def _append_loop(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, rows_on, ev, pend, nxt):
-    """append_rows' loop, on borrowed arrays (see _borrow); the arena and scratch it returns may be borrowed."""
+def _append_loop(keys, vals, vhash, gxy, ist, box, meta, aid, axy, new_keys, new_vals, rows_on, ev, pend, nxt):
+    """append_rows' loop, on borrowed arrays (see _borrow); the arena, table and scratch it returns may be borrowed."""
     R = keys.shape[0]
     K = meta[M_K]
     rb = 4 + 6 * K
@@ -743,11 +831,11 @@ def _append_loop(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, 
                 continue
             keys[r, j, 0] = new_keys[p, r, 0]
             keys[r, j, 1] = new_keys[p, r, 1]
-            for d in range(vals.shape[2]):
-                vals[r, j, d] = new_vals[p, r, d]
+            vi, vhash = _value_id(vals, vhash, meta, new_vals, p, r)
+            ist[r, j, PVAL] = vi
             aid, axy, ev, pend, nxt = _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, META_HEAD + r * rb, K, ev, pend, nxt)
         meta[M_T] = j + 1
-    return aid, axy, ev, pend, nxt
+    return aid, axy, vhash, ev, pend, nxt
 
 
 @njit(cache=True)
@@ -790,7 +878,7 @@ def query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, 
 def _query_loop(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i, copy, cand, cs,
                 pos, vmax, hints, eps, eta, K, rb, z, ninf):
     """query_rows' loop over the queries, on borrowed arrays (see _borrow)."""
-    width = vals.shape[2] + 2
+    width = vals.shape[1] + 2
     fallbacks = 0
     for i in range(queries.shape[0]):
         r = qrow[i]
@@ -809,26 +897,26 @@ def _query_loop(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f,
 
 
 @njit(cache=True)
-def step(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, out_f, out_i, hints, eps, eta):
+def step(keys, vals, vhash, gxy, ist, box, meta, aid, axy, new_keys, new_vals, queries, out_f, out_i, hints, eps, eta):
     """Append new_keys/new_vals (P, R, ...) then, if queries has rows, look up queries (R, 2) (hints: query_rows).
 
-    Returns (aid, axy, fallbacks): the arena (possibly reallocated) and how many rows
-    needed the linear scan.  Capacity for the new positions must be reserved by the caller.
+    Returns (aid, axy, vhash, fallbacks): the arena and value table (possibly reallocated) and how many
+    rows needed the linear scan.  Capacity for the new positions must be reserved by the caller.
     """
     ev, pend, nxt = np.empty(16, np.int32), np.empty(16, np.int32), np.empty(16, np.int32)
-    aid, axy, ev, pend, nxt = append_rows(keys, vals, gxy, ist, box, meta, aid, axy, new_keys, new_vals,
-                                          np.ones(keys.shape[0], np.bool_), ev, pend, nxt)
+    aid, axy, vhash, ev, pend, nxt = append_rows(keys, vals, vhash, gxy, ist, box, meta, aid, axy, new_keys,
+                                                 new_vals, np.ones(keys.shape[0], np.bool_), ev, pend, nxt)
     if queries.shape[0] == 0:
-        return aid, axy, 0
+        return aid, axy, vhash, 0
     cand, cs = np.empty(64, np.int32), np.empty(64, keys.dtype)
     pos, vmax = np.empty(64, np.int64), np.empty(meta[M_K], np.int64)  # pos grown on demand (ties, scan)
     fb, cand, cs, pos = query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, np.arange(keys.shape[0]),
                                    out_f, out_i, out_f, out_i, False, cand, cs, pos, vmax, hints, eps, eta)
-    return aid, axy, fb
+    return aid, axy, vhash, fb
 
 
 @njit(cache=True)
-def scan(keys, vals, T, queries, out_f, out_i):
+def scan(keys, vals, ist, T, queries, out_f, out_i):
     """The dense answer for every row, by a linear scan (reference for tests and benchmarks)."""
     zb = np.empty(2, keys.dtype)
     zb[0] = 0.0
@@ -836,4 +924,4 @@ def scan(keys, vals, T, queries, out_f, out_i):
     z, ninf = zb[0], zb[1]
     pos = np.empty(max(T, 1), np.int64)
     for r in range(keys.shape[0]):
-        _scan_row(r, queries[r, 0], queries[r, 1], keys, vals, T, out_f, out_i, z, ninf, pos)
+        _scan_row(r, queries[r, 0], queries[r, 1], keys, vals, ist, T, out_f, out_i, z, ninf, pos)

@@ -107,20 +107,25 @@ class HullCache(KVCache):
 
     @staticmethod
     def position_bytes(rows: int, value_dim: int, dtype) -> int:
-        """Bytes one position takes over ``rows`` rows in the arrays ``_alloc`` lays out: key, group location and
-        value (dtype), 8 int32 of bookkeeping."""
+        """Bytes one position reserves over ``rows`` rows in the arrays ``_alloc`` lays out: key, group location and
+        room for a distinct value (dtype), IST_W int32 of bookkeeping.  Only the values that are new are written
+        (``_hull_kernels``): the pages of the rest of the value arena are never touched."""
         item = 8 if dtype == torch.float64 else 4
-        return rows * ((2 + 2 + value_dim) * item + 8 * 4)
+        return rows * ((2 + 2 + value_dim) * item + hk.IST_W * 4)
 
     def _alloc(self, R, cap, old=None):
         keys = np.empty((R, cap, 2), self._np)
-        vals = np.empty((R, cap, self.value_dim), self._np)
+        vals = np.empty((R * cap, self.value_dim), self._np)  # the distinct values: at most one per position
         gxy = np.empty((R, cap, 2), self._np)
-        ist = np.empty((R, cap, 8), np.int32)
-        if old is not None:
+        ist = np.empty((R, cap, hk.IST_W), np.int32)
+        if old is None:
+            self._vhash = np.full(hk.VHASH_MIN, -1, np.int32)
+        else:
             n = old[0].shape[1]
-            for new, o in zip((keys, vals, gxy, ist), old):
+            for new, o in zip((keys, gxy, ist), (old[0], old[2], old[3])):
                 new[:, :n] = o
+            nv = int(self._meta[hk.M_NV])
+            vals[:nv] = old[1][:nv]
         self._keys, self._vals, self._gxy, self._ist = keys, vals, gxy, ist
 
     def __len__(self) -> int:
@@ -175,9 +180,9 @@ class HullCache(KVCache):
         R = self.batch * self.heads
         out_f = np.empty((R, self.value_dim + 2), self._np)
         out_i = np.empty((R, 2), np.int64)
-        self._aid, self._axy, fb = hk.step(self._keys, self._vals, self._gxy, self._ist, self._box, self._meta,
-                                           self._aid, self._axy, nk, nv, queries, out_f, out_i, self._hints,
-                                           self._eps, self._eta)
+        self._aid, self._axy, self._vhash, fb = hk.step(self._keys, self._vals, self._vhash, self._gxy, self._ist,
+                                                        self._box, self._meta, self._aid, self._axy, nk, nv, queries,
+                                                        out_f, out_i, self._hints, self._eps, self._eta)
         self.fallbacks += fb
         return out_f, out_i
 
