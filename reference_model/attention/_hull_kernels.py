@@ -93,21 +93,28 @@ VHASH_MIN = 1024  # first size of a cache's value table
 
 
 @njit(cache=True, inline="always")
+def _mix(h):
+    h ^= h >> np.uint64(31)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    return h ^ (h >> np.uint64(29))
+
+
+@njit(cache=True, inline="always")
 def _vhash_of(src, p, r, dv):
-    h = np.uint64(0xCBF29CE484222325)
+    """A hash of the bits of src[p, r, :dv]: a sum of independent products (no chain of multiplies), then mixed."""
+    h = np.uint64(0)
     for d in range(dv):
-        h = (h ^ np.uint64(np.int64(_bits(src[p, r, d])))) * np.uint64(0x100000001B3)
-        h ^= h >> np.uint64(29)
-    return h
+        h += np.uint64(np.int64(_bits(src[p, r, d]))) * np.uint64(0x9E3779B97F4A7C15 + 2 * d)
+    return _mix(h)
 
 
 @njit(cache=True)
 def _vhash_row(vals, i):
-    h = np.uint64(0xCBF29CE484222325)
+    """_vhash_of for row i of vals."""
+    h = np.uint64(0)
     for d in range(vals.shape[1]):
-        h = (h ^ np.uint64(np.int64(_bits(vals[i, d])))) * np.uint64(0x100000001B3)
-        h ^= h >> np.uint64(29)
-    return h
+        h += np.uint64(np.int64(_bits(vals[i, d]))) * np.uint64(0x9E3779B97F4A7C15 + 2 * d)
+    return _mix(h)
 
 
 @njit(cache=True)
