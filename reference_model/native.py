@@ -131,6 +131,8 @@ class Packed(NamedTuple):
     emb_ptr: np.ndarray  # (V + 1,) int64: token v's embedding entries are emb_idx[emb_ptr[v]:emb_ptr[v + 1]]
     emb_idx: np.ndarray  # int64: ascending, the d where tok_emb[v, d] or a row of pos_emb is non-zero (or NaN)
     readout: int  # matrix of the readout
+    rest_near: np.ndarray  # (L, D) uint8: input d of a feed-forward layer reaches a unit on at rest or one whose
+    #                        W2 row shares an output with a unit on at rest (see _rest_near)
 
 
 _PACKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> (versions of its buffers, Packed)
@@ -222,7 +224,39 @@ def _pack(model) -> Packed:
     return Packed(tok, pos,
                   layers, np.array(hmap, np.int64).reshape(-1, 2), mats, rowptr, col, val, bias,
                   np.array(rest + [0] * 8, np.uint8), rest_out, rest_nz, rest_order.astype(np.int64),
-                  emb_ptr, emb_idx, readout)
+                  emb_ptr, emb_idx, readout, _rest_near(model, dt))
+
+
+def _rest_near(model, dt) -> np.ndarray:
+    """Per feed-forward layer and input d: 1 if a product of input d can change what the units on at rest add.
+
+    The outputs of the units on at rest (their W2 columns, ``rest_cols``) are
+    summed once at packing (rest_out).  A unit is *near* the rest if it is on
+    at rest or its W2 row has an entry in rest_cols; an input is near if its
+    W1 row (pre or gate) has an entry on a near unit.  When no input of a
+    position is near, the units an input reached share no output with the
+    units on at rest, and those stay at rest: every rest_cols output is its
+    rest_out (the same terms in the same order) and every other output is
+    the sum over the reached units alone, so the engine evaluates only the
+    reached units and adds rest_out (the compiled model's comparators: 255
+    units on at rest feeding one output, reached by their own input only).
+    Entries are what the CSR keeps (non-zero or NaN), the same as the engine reads.
+    """
+    D = model.tok_emb.shape[1]
+    near = np.zeros((len(model.ffn), D), np.uint8)
+    for li, ffn in enumerate(model.ffn):
+        if ffn is None:
+            continue
+        F = ffn.f
+        b_in = ffn.b_in.detach().cpu().numpy().astype(dt)
+        b1, bg = b_in[:F], b_in[F:]
+        on = ~(b1 <= 0) & ((bg != 0) | ~np.isfinite(b1))
+        w2 = ffn.w_out.detach().cpu().numpy().astype(dt) != 0  # (F, D); NaN counts
+        rest_cols = w2[on].any(axis=0)
+        unit_near = on | w2[:, rest_cols].any(axis=1)
+        w1 = ffn.w_in.detach().cpu().numpy().astype(dt) != 0  # (D, 2F)
+        near[li] = (w1[:, :F] & unit_near).any(axis=1) | (w1[:, F:] & unit_near).any(axis=1)
+    return near
 
 
 def key_groups(attn) -> list[list[int]]:
@@ -349,7 +383,7 @@ def _listed(xm, mo, n, nz, zo):
 
 @njit(cache=True, nogil=True)
 def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, rest_out, rest_nz, rest_order, emb_ptr,
-           emb_idx, readout,
+           emb_idx, readout, rest_near,
            keys_l, vals_l, vhash_l, gxy_l, ist_l, box_l, meta_l, aid_l, axy_l, eps, eta, fallbacks,
            feed, pos0, n, emit, stops, done, out_tok, out_sel, out_mar, out_top):
     """Run ``n`` positions of a batch through the model, all layers, in one call.
@@ -548,9 +582,11 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     # rest: every other unit's h is ReLU(b1) * bg == 0 (what rest says)
                     base = mats[m, 0]
                     reached = False
+                    near = False  # an input near the units on at rest (_rest_near): evaluate those too
                     for k in range(nnzx[b]):
                         d = _u(nzx[xo + k])
                         xd = x[xo + d]
+                        near |= rest_near[li, d] != 0
                         for j in range(_u(rowptr[_u(base + d)]), _u(rowptr[_u(base + d + 1)])):
                             c = col[j]
                             acc[c] += xd * val[j]
@@ -566,7 +602,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                         if bits == 0:
                             continue
                         mark8[w] = bits & LOW  # every mark &= 1 (marks are 0..3: bit 0 at rest, bit 1 reached)
-                        set_ = (bits | (bits >> one)) & LOW  # bit 8k set: unit k of the word is marked
+                        # bit 8k set: unit k of the word is to be evaluated (marked; reached only, if not near)
+                        set_ = ((bits | (bits >> one)) if near else (bits >> one)) & LOW
                         while set_ != 0:
                             u = _u(8 * w - ro) + (_ctz(set_) >> three)
                             set_ &= set_ - one
@@ -581,7 +618,10 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                                 nnz += 1
                     no = _scatter_out(h, _u(0), nzh, _u(0), nnz, layers[li, 6], mats, rowptr, col, val, acc, omark,
                                       olist)
-                    if _residual(x, xo, acc, olist, no, omark, xm, mo):
+                    changed = _residual(x, xo, acc, olist, no, omark, xm, mo)
+                    if not near:  # the units on at rest stayed at rest: their outputs are rest_out's (others')
+                        changed |= _add(x, xo, rest_flat, _u(li * D), rest_nzf, _u(li * D), layers[li, 12], xm, mo)
+                    if changed:
                         nnzx[b] = _listed(xm, mo, Dm, nzx, xo)
         if not emit:
             continue
@@ -685,7 +725,7 @@ class Engine:
         c0 = self.caches[0]
         w = self.w
         ran = decode(w.tok_emb, w.pos_emb, w.layers, w.hmap, w.mats, w.rowptr, w.col, w.val, w.bias, w.rest,
-                     w.rest_out, w.rest_nz, w.rest_order, w.emb_ptr, w.emb_idx, w.readout,
+                     w.rest_out, w.rest_nz, w.rest_order, w.emb_ptr, w.emb_idx, w.readout, w.rest_near,
                      *lists, c0._eps, c0._eta, self.fallbacks, feed, pos0, n, emit, stops, done, *outs)
         for c, vhash, aid, axy in zip(self.caches, lists[2], lists[7], lists[8]):  # arena, table: maybe reallocated
             c._vhash, c._aid, c._axy = vhash, aid, axy

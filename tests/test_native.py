@@ -229,3 +229,62 @@ def test_an_engine_reserves_a_known_length_at_once_within_its_bound():
         per_position = c._keys[:, 0].nbytes + c._vals[:rows].nbytes + c._gxy[:, 0].nbytes + c._ist[:, 0].nbytes
         assert cap * per_position <= UPFRONT_BYTES < (cap + 1) * per_position
     assert all(c._keys.shape[1] == 256 for c in Engine(model, 2).caches)  # no known length: the default
+
+
+def _comparator_model(dtype):
+    """_random_model with its last feed-forward layer shaped like the compiled comparators: units 0..8 on at rest
+    feed outputs 0..3 only, unit 8 (on at rest) and units 9..11 are reached by input 0 alone and feed outputs
+    0..3 too, no other unit is on at rest or feeds outputs 0..3; input 0 is non-zero only at tokens 5 and 12,
+    and the readout leans on outputs 0..3.  So every position but those of tokens 5 and 12 takes the engine's
+    fast path (only the reached units evaluated, rest_out added), and those must take the full one."""
+    model = _random_model(dtype, 150)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        ffn, F = model.ffn[2], model.ffn[2].f
+        ffn.b_in[8:F] = -ffn.b_in[8:F].abs()  # off at rest ...
+        ffn.b_in[8], ffn.b_in[F + 8] = 0.5, 1.0  # ... but unit 8
+        near = torch.zeros(F, dtype=torch.bool)
+        near[:12] = True
+        ffn.w_out[~near, :4] = 0
+        ffn.w_out[:12] = 0
+        ffn.w_out[:12, :4] = torch.randn(12, 4, generator=g, dtype=torch.float64).to(dtype)
+        ffn.w_out[8, :4] = torch.tensor([64.0, -64.0, 32.0, -32.0], dtype=dtype)
+        for cols in (slice(8, 12), slice(F + 8, F + 12)):
+            ffn.w_in[:, cols] = 0
+            ffn.w_in[0, cols] = 1.0
+        model.tok_emb[:, 0] = 0
+        model.tok_emb[5, 0], model.tok_emb[12, 0] = 1.0, -2.0
+        model.pos_emb[:, 0] = 0
+        for attn in model.attn:
+            if attn is not None:
+                attn.w_o[:, 0] = 0
+        for other in model.ffn[:2]:
+            other.w_out[:, 0] = 0
+        model.w_out[:4, :140] = torch.randn(4, 140, generator=g, dtype=torch.float64).to(dtype)
+    return model
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_native_skips_units_at_rest_only_where_no_input_is_near_them(dtype):
+    """The fast path (only the reached units, rest_out added) gives torch's bits; taking it where an input is
+    near the units on at rest (rest_near forced to 0) does not; never taking it (forced to 1) changes nothing."""
+    import numpy as np
+
+    from reference_model.native import _PACKS, packed
+
+    model = _comparator_model(dtype)
+    w = packed(model)
+    assert w.rest_near[2].tolist() == [1] + [0] * (w.rest_near.shape[1] - 1)
+    prompts = [[1, 7, 9, 5], [3, 12], [11, 13, 14, 15, 16], [2, 4, 6]]
+    kw = dict(max_new_tokens=200, stop_tokens=[0], backend="hull")
+    torch_run = model.generate(prompts, engine="torch", **kw)
+    _same(torch_run, model.generate(prompts, engine="native", **kw))
+    versions = _PACKS[model][0]
+    try:
+        _PACKS[model] = (versions, w._replace(rest_near=np.ones_like(w.rest_near)))
+        _same(torch_run, model.generate(prompts, engine="native", **kw))
+        _PACKS[model] = (versions, w._replace(rest_near=np.zeros_like(w.rest_near)))
+        wrong = model.generate(prompts, engine="native", **kw)
+        assert wrong.tokens[1] != torch_run.tokens[1]  # the row whose last prompt token (12) is near
+    finally:
+        _PACKS[model] = (versions, w)
