@@ -322,6 +322,10 @@ def _reserve(meta, aid, axy, c, need):
 
 @njit(cache=True)
 def _lower_bound(axy, off, n, px):
+    """First k < n with x[k] >= px (n if none): O(1) for a key right of the chain (most appends), else a binary
+    search."""
+    if n == 0 or axy[2 * (off + n - 1)] < px:
+        return n
     lo, hi = 0, n
     while lo < hi:
         mid = (lo + hi) >> 1
