@@ -40,6 +40,10 @@ Only what an input reaches is computed: a feed-forward unit that no product
 reaches has ``h = ReLU(b1) * bg``, so a token evaluates the units it reached
 plus the few that are on at rest (``rest``), in ascending order; a layer no
 input reaches adds its precomputed ``rest_out`` (the same sums, made once);
+a reached layer whose inputs are not near its units on at rest
+(``rest_near``: no input reaches one of them or a unit sharing one of their
+outputs) evaluates only the reached units and adds ``rest_out`` too (the
+compiled comparators: 255 units on at rest feeding one output);
 the residual adds ``acc`` where a product landed (everywhere else it is +0);
 the readout computes the logits an input reached and takes the best of the
 others from their biases (``rest_order``).  Each is what the dense
@@ -58,7 +62,11 @@ counts), the CSR helpers are inlined, and the hull kernels run on borrowed
 arrays (``hk._borrow``) with scratch sized once per call so that it never
 grows; ``_held`` keeps their owners alive to the end.  A cache whose
 length is known is reserved at once (``_first_capacity``), saving the
-copies and fresh pages of doubling.
+copies and fresh pages of doubling; a cache stores each distinct value once
+(``_hull_kernels``: an id per position), and the per-step outputs are
+written in place into one buffer (``Transformer._native_group``): fresh
+pages are what a long run pays the kernel for (on a virtual machine, the
+host's first touch too).
 
 Prompts go through the same step as generated tokens (their outputs are
 not read out), so prefill costs O(P log P) on the hull instead of the

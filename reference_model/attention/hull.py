@@ -13,6 +13,9 @@ Data (per batch row and head, all rows of a layer in one native call; see
 
 * groups: positions with bit-identical keys share a group (count, first,
   last, positions linked in order).
+* values: each distinct bit pattern stored once, in a hashed arena; a
+  position keeps its value's id (a long run of the compiled model brings a
+  new value at about one position in ten).
 * convex layers 1..K (K = 3 by default): layer 1 holds the vertices of the
   hull of all groups, layer i+1 the vertices of the hull of the groups left
   out of layers 1..i; the groups below layer K are "the rest" and are not
