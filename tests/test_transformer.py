@@ -225,8 +225,8 @@ def test_unknown_config_is_a_clear_error():
 GENERIC_IMPORTS = {
     "transformer.py": {"__future__", "importlib", "warnings", "weakref", "dataclasses", "typing", "numpy", "torch",
                        "concurrent.futures", "reference_model.attention.tied_mean", "reference_model.native"},
-    "native.py": {"__future__", "hashlib", "pathlib", "warnings", "weakref", "typing", "numpy", "torch", "numba",
-                  "numba.typed",
+    "native.py": {"__future__", "hashlib", "pathlib", "sys", "warnings", "weakref", "typing", "numpy", "torch",
+                  "numba", "numba.typed", "numba.core", "numba.extending", "llvmlite",
                   "reference_model.attention", "reference_model.attention.hull"},
 }
 
