@@ -199,10 +199,7 @@ def _pack(model) -> Packed:
             row[2] = ffn.f
             row[5], row[6] = add(ffn.w_in, ffn.b_in), add(ffn.w_out, None)
             row[11] = len(rest)
-            b_in = ffn.b_in.detach().cpu().numpy()
-            b1, bg = b_in[: ffn.f], b_in[ffn.f:]
-            on = ~(b1 <= 0) & ((bg != 0) | ~np.isfinite(b1))  # ReLU(b1) * bg != 0: NaN and inf * 0 count as on
-            rest += list(on.astype(np.uint8)) + [0] * (-ffn.f % 8)
+            rest += list(_on_at_rest(ffn).astype(np.uint8)) + [0] * (-ffn.f % 8)
         layers.append(row)
     readout = add(model.w_out, model.b_out)
     b_out = model.b_out.detach().cpu().numpy()
@@ -235,6 +232,13 @@ def _pack(model) -> Packed:
                   emb_ptr, emb_idx, readout, _rest_near(model, dt))
 
 
+def _on_at_rest(ffn) -> np.ndarray:
+    """(F,) bool: the units whose h = ReLU(b1) * bg is non-zero with no input (NaN and inf * 0 count as on)."""
+    b_in = ffn.b_in.detach().cpu().numpy()
+    b1, bg = b_in[: ffn.f], b_in[ffn.f:]
+    return ~(b1 <= 0) & ((bg != 0) | ~np.isfinite(b1))
+
+
 def _rest_near(model, dt) -> np.ndarray:
     """Per feed-forward layer and input d: 1 if a product of input d can change what the units on at rest add.
 
@@ -256,9 +260,7 @@ def _rest_near(model, dt) -> np.ndarray:
         if ffn is None:
             continue
         F = ffn.f
-        b_in = ffn.b_in.detach().cpu().numpy().astype(dt)
-        b1, bg = b_in[:F], b_in[F:]
-        on = ~(b1 <= 0) & ((bg != 0) | ~np.isfinite(b1))
+        on = _on_at_rest(ffn)
         w2 = ffn.w_out.detach().cpu().numpy().astype(dt) != 0  # (F, D); NaN counts
         rest_cols = w2[on].any(axis=0)
         unit_near = on | w2[:, rest_cols].any(axis=1)

@@ -100,20 +100,27 @@ def _mix(h):
 
 
 @njit(cache=True, inline="always")
+def _hash_term(v, d):
+    """Entry d's term of a value's hash: the hash is the sum of its entries' terms (independent products, no chain
+    of multiplies), then mixed (_mix); _vhash_of and _vhash_row must agree, so both sum these."""
+    return np.uint64(np.int64(_bits(v))) * np.uint64(0x9E3779B97F4A7C15 + 2 * d)
+
+
+@njit(cache=True, inline="always")
 def _vhash_of(src, p, r, dv):
-    """A hash of the bits of src[p, r, :dv]: a sum of independent products (no chain of multiplies), then mixed."""
+    """The hash of the bits of src[p, r, :dv] (a value being appended)."""
     h = np.uint64(0)
     for d in range(dv):
-        h += np.uint64(np.int64(_bits(src[p, r, d]))) * np.uint64(0x9E3779B97F4A7C15 + 2 * d)
+        h += _hash_term(src[p, r, d], d)
     return _mix(h)
 
 
 @njit(cache=True)
 def _vhash_row(vals, i):
-    """_vhash_of for row i of vals."""
+    """The hash of row i of vals (a stored value: rehash)."""
     h = np.uint64(0)
     for d in range(vals.shape[1]):
-        h += np.uint64(np.int64(_bits(vals[i, d]))) * np.uint64(0x9E3779B97F4A7C15 + 2 * d)
+        h += _hash_term(vals[i, d], d)
     return _mix(h)
 
 
