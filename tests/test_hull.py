@@ -220,3 +220,35 @@ def test_len_and_empty_lookup():
     found = cache.lookup(torch.ones(1, 1, 2, dtype=torch.float64))
     assert found.selected.item() == 0 and found.ties.item() == 1 and math.isinf(found.margin.item())
     assert math.copysign(1.0, found.out.item()) == -1.0  # T == 1: no +0.0 from padding
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+def test_values_stored_once_per_bit_pattern_through_growth(dtype):
+    """The value arena keeps one row per distinct bit pattern (-0 and +0 two, a NaN once), across the cache's
+    doublings (capacity 16 -> 1,024) and the value table's (more than its 1,024 / 2 first slots): every look-up
+    still gives dense's answer."""
+    from reference_model.attention import _hull_kernels as hk
+
+    g = torch.Generator().manual_seed(3)
+    hull = HullCache(1, 2, 3, dtype=dtype, device="cpu", capacity=16)
+    keys, vals = [], []
+    special = torch.tensor([[0.0, 0.0, 0.0], [-0.0, 0.0, 0.0], [math.nan, 1.0, 2.0]], dtype=dtype)
+    for j in range(700):
+        k = torch.randint(-50, 51, (1, 2, 2), generator=g).to(dtype)
+        v = torch.randn(1, 2, 3, generator=g, dtype=dtype)
+        if j % 2:  # repeats of a few patterns between the new ones
+            v = special[torch.randint(0, 3, (1, 2), generator=g)]
+        hull.append(k, v)
+        keys.append(k)
+        vals.append(v)
+        q = torch.randint(-50, 51, (1, 2, 2), generator=g).to(dtype)
+        K, V = torch.stack(keys, dim=2), torch.stack(vals, dim=2)
+        got, want = hull.lookup(q), dense_lookup(K, V, q)
+        for name in ("selected", "ties", "margin", "best"):
+            assert torch.equal(getattr(got, name), getattr(want, name)), f"step {j}: {name}"
+        same = want.ties == 1  # a lone winner's value, bit for bit (NaN included)
+        assert torch.equal(got.out[same].view(torch.uint8), want.out[same].view(torch.uint8)), f"step {j}: out"
+    patterns = {tuple(row.view(torch.int64 if dtype == torch.float64 else torch.int32).tolist())
+                for v in vals for row in v.reshape(-1, 3)}
+    assert int(hull._meta[hk.M_NV]) == len(patterns) > hk.VHASH_MIN // 2
+    assert hull._keys.shape[1] >= 700 and hull._vhash.shape[0] > hk.VHASH_MIN

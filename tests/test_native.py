@@ -288,3 +288,18 @@ def test_native_skips_units_at_rest_only_where_no_input_is_near_them(dtype):
         assert wrong.tokens[1] != torch_run.tokens[1]  # the row whose last prompt token (12) is near
     finally:
         _PACKS[model] = (versions, w)
+
+
+def test_native_outputs_grown_past_their_upfront_room_keep_every_step(monkeypatch):
+    """With OUT_UPFRONT_BYTES too small for the budget, the per-step output buffer grows by doubling mid-run:
+    selected / margin / best of every step are still torch's."""
+    import reference_model.transformer as tr
+
+    model = _random_model(torch.float64, 150)
+    prompts = [[1, 5, 7, 9], [3, 3]]
+    kw = dict(max_new_tokens=300, stop_tokens=[0], backend="hull")
+    want = model.generate(prompts, engine="torch", **kw)
+    monkeypatch.setattr(tr, "OUT_UPFRONT_BYTES", 1)  # room for check_every steps at first
+    got = model.generate(prompts, engine="native", **kw)
+    assert max(len(t) for t in got.tokens) > 2 * 64  # past at least one doubling
+    _same(want, got)
