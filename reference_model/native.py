@@ -447,9 +447,9 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
     q = np.empty((B * hmax, 2), dt)
     qrow = np.empty(B * hmax, np.int64)
     out_f = np.empty((B * smax, dvmax + 2), dt)
-    out_i = np.empty((B * smax, 2), np.int64)
+    out_i = np.empty((B * smax, 3), np.int64)
     res_f = np.empty((B * hmax, dvmax + 2), dt)
-    res_i = np.empty((B * hmax, 2), np.int64)
+    res_i = np.empty((B * hmax, 3), np.int64)  # selected, ties, the value's id (lazy look-ups: -1 for a mean)
     ncache = 0
     for li in range(L):
         ncache = max(ncache, layers[li, 7] + 1)
@@ -553,7 +553,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                 fallbacks[a] += hk._query_loop(keys, vals, gxy, ist, box, meta, hk._borrow(aid), hk._borrow(axy),
                                                b_q[: B * H], b_qrow[: B * H], b_out_f, b_out_i, b_res_f, b_res_i, True,
                                                b_cand, b_cs, b_pos, b_vmax, b_hints[a, : B * H], eps, eta, K,
-                                               4 + 6 * K, zero, ninf)
+                                               4 + 6 * K, zero, ninf, True)
+                plus = meta[hk.M_T] > 1  # a single position's value is read as the copy reads it: + 0 when T > 1
                 for b in range(B):
                     if not on[b]:
                         if emit:
@@ -566,8 +567,14 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     nnz = 0
                     for hh in range(H):
                         qi, slot = b * H + hh, hmap[hm + hh, 1]
+                        vi = res_i[qi, 2]
                         for d in range(dv):
-                            v = res_f[qi, slot * dv + d]
+                            if vi < 0:
+                                v = res_f[qi, slot * dv + d]
+                            elif plus:
+                                v = vals[vi, slot * dv + d] + zero
+                            else:
+                                v = vals[vi, slot * dv + d]
                             h[hh * dv + d] = v
                             if v != 0:
                                 nzh[nnz] = hh * dv + d

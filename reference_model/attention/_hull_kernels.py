@@ -229,7 +229,7 @@ def _orient_exact(ax, ay, bx, by, cx, cy):
     return _expansion_sign(t, 12)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _orient(ax, ay, bx, by, cx, cy):
     """Sign of the orientation of (a, b, c): +1 counter-clockwise, -1 clockwise, 0 collinear (exact).
 
@@ -247,7 +247,7 @@ def _orient(ax, ay, bx, by, cx, cy):
     return _orient_exact(ax, ay, bx, by, cx, cy)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _escore(q0, q1, x, y):
     """q0*x + q1*y in float64 to within err (estimate, err); exact products."""
     h0, l0 = _two_prod(q0, x)
@@ -267,7 +267,7 @@ def _rise_exact(q0, q1, x0, y0, x1, y1):
     return _expansion_sign(t, 8)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rise(q0, q1, x0, y0, x1, y1):
     """Sign of q . (p1 - p0), exact."""
     # plain-float filter: d = (a1 + b1) - (a0 + b0) is within 2.0001 u S + 1.0001 u |d| of the exact
@@ -289,7 +289,7 @@ def _rise(q0, q1, x0, y0, x1, y1):
 
 
 # -- arena ------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _grow_i32(a, need):
     if need <= a.shape[0]:
         return a
@@ -299,7 +299,7 @@ def _grow_i32(a, need):
     return b
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _reserve(meta, aid, axy, c, need):
     """Make chain slot block c (index into meta) hold `need` slots; may move it / grow the arena."""
     cap = meta[c + 2]
@@ -327,7 +327,7 @@ def _reserve(meta, aid, axy, c, need):
     return aid, axy
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _lower_bound(axy, off, n, px):
     """First k < n with x[k] >= px (n if none): O(1) for a key right of the chain (most appends), else a binary
     search."""
@@ -344,7 +344,7 @@ def _lower_bound(axy, off, n, px):
 
 
 # -- insertion-only hull chains -----------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _chain_insert(aid, axy, off, n, side, g, px, py, k, ev, ne):
     """Insert group g at (px, py) into a chain (side +1 upper, -1 lower); k = lower bound of px.
 
@@ -396,7 +396,7 @@ def _chain_insert(aid, axy, off, n, side, g, px, py, k, ev, ne):
     return n + shift, True, ne
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _layer_insert(meta, aid, axy, base, layer, g, px, py, ev):
     """Insert group g into a layer's two chains. Returns (aid, axy, flags, evicted list, count)."""
     ne = 0
@@ -418,7 +418,7 @@ def _layer_insert(meta, aid, axy, base, layer, g, px, py, ev):
     return aid, axy, flags, ev, ne
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _find_dup(meta, axy, base, layer, px, py):
     """Slot index k and chain of a vertex at exactly (px, py) in this layer, or (-1, -1)."""
     for ch in range(2):
@@ -602,13 +602,20 @@ def _sparse_tree_sum(pos, m, T, vals, ist, r, acc, z):
 
 
 @njit(cache=True, inline="always")
-def _finish(r, M, R, ntie, sel, pos, m, T, vals, ist, out_f, out_i, z):
-    """Write out (mean over the m maximising positions pos[:m], sorted), margin, best score, selected, ties."""
+def _finish(r, M, R, ntie, sel, pos, m, T, vals, ist, out_f, out_i, z, lazy):
+    """Write out (mean over the m maximising positions pos[:m], sorted), margin, best score, selected, ties.
+
+    ``lazy``: a single maximising position's value is not copied; its id goes to out_i[r, 2] (-1 when out_f
+    holds the mean), and the reader takes vals[id] (+ 0 when T > 1, as the copy adds): out_i has 3 columns.
+    """
     dv = vals.shape[1]
+    if lazy:
+        out_i[r, 2] = ist[r, pos[0], PVAL] if m == 1 else -1
     if m == 1:
-        vi = ist[r, pos[0], PVAL]
-        for d in range(dv):
-            out_f[r, d] = (vals[vi, d] + z) if T > 1 else vals[vi, d]
+        if not lazy:
+            vi = ist[r, pos[0], PVAL]
+            for d in range(dv):
+                out_f[r, d] = (vals[vi, d] + z) if T > 1 else vals[vi, d]
     else:
         acc = np.empty((m, dv), vals.dtype)
         _sparse_tree_sum(pos, m, T, vals, ist, r, acc, z)
@@ -624,7 +631,7 @@ def _finish(r, M, R, ntie, sel, pos, m, T, vals, ist, out_f, out_i, z):
 
 
 @njit(cache=True)
-def _scan_row(r, q0, q1, keys, vals, ist, T, out_f, out_i, z, ninf, pos):
+def _scan_row(r, q0, q1, keys, vals, ist, T, out_f, out_i, z, ninf, pos, lazy=False):
     """The dense answer for row r (used when the hull cannot certify the runner-up)."""
     M = ninf
     for j in range(T):
@@ -640,7 +647,7 @@ def _scan_row(r, q0, q1, keys, vals, ist, T, out_f, out_i, z, ninf, pos):
             m += 1
         elif s > R:
             R = s
-    _finish(r, M, R, m, pos[m - 1], pos, m, T, vals, ist, out_f, out_i, z)
+    _finish(r, M, R, m, pos[m - 1], pos, m, T, vals, ist, out_f, out_i, z, lazy)
 
 
 @njit(cache=True, inline="always")
@@ -679,7 +686,7 @@ def _down(x):
 
 @njit(cache=True, inline="always")
 def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, cand, cs, pos, vmax, hints, hi, out_f, out_i,
-               z, ninf, eps, eta):
+               z, ninf, eps, eta, lazy):
     """Look up (q0, q1) in row r: the answer to out_f[r] / out_i[r]; returns whether it fell back to the scan.
 
     cand / cs hold room for every group of the row, pos for every position (query_rows sizes them);
@@ -753,17 +760,17 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
         if R > -np.inf:
             rho2 = _down(np.float64(R) - B)
             if rho2 >= rho:
-                _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z)
+                _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z, lazy)
                 return False
             rho = rho2
         else:
             if front == -np.inf:
-                _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z)
+                _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z, lazy)
                 return False
             # the frontier point f has q.f >= front - 2 err_f; if it does not tie, R >= front - 2 err_f - B
             errf = 1.02 * U * abs(front) + errA
             rho = min(rho, _down(front - 2.0 * errf - 2.0 * B))
-    _scan_row(r, q0, q1, keys, vals, ist, T, out_f, out_i, z, ninf, pos)
+    _scan_row(r, q0, q1, keys, vals, ist, T, out_f, out_i, z, ninf, pos, lazy)
     return True
 
 
@@ -780,7 +787,7 @@ def _insertion_sort(a, m):
 
 
 @njit(cache=True, inline="always")
-def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
+def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z, lazy):
     nw = 0
     ntie = 0
     sel = -1
@@ -806,7 +813,7 @@ def _emit(r, M, R, cand, cs, nc, T, ist, vals, pos, out_f, out_i, z):
                     j = ist[r, j, PNEXT]
         if nw > 1:
             _insertion_sort(pos, m)
-    _finish(r, M, R, ntie, sel, pos, ntie, T, vals, ist, out_f, out_i, z)
+    _finish(r, M, R, ntie, sel, pos, ntie, T, vals, ist, out_f, out_i, z, lazy)
 
 
 @njit(cache=True)
@@ -888,29 +895,40 @@ def query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, 
     fallbacks = _query_loop(_borrow(keys), _borrow(vals), _borrow(gxy), _borrow(ist), _borrow(box), _borrow(meta),
                             _borrow(aid), _borrow(axy), _borrow(queries), _borrow(qrow), _borrow(out_f), _borrow(out_i),
                             _borrow(res_f), _borrow(res_i), copy, _borrow(cand), _borrow(cs), _borrow(pos),
-                            _borrow(vmax), _borrow(hints), eps, eta, K, rb, z, ninf)
+                            _borrow(vmax), _borrow(hints), eps, eta, K, rb, z, ninf, False)
     return fallbacks, cand, cs, pos
 
 
 @njit(cache=True)
 def _query_loop(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i, copy, cand, cs,
-                pos, vmax, hints, eps, eta, K, rb, z, ninf):
-    """query_rows' loop over the queries, on borrowed arrays (see _borrow)."""
-    width = vals.shape[1] + 2
+                pos, vmax, hints, eps, eta, K, rb, z, ninf, lazy):
+    """query_rows' loop over the queries, on borrowed arrays (see _borrow).
+
+    ``lazy`` (with ``copy``): a look-up with one maximising position copies only its margin and best score
+    and gives its value's id in res_i[i, 2] (out_i, res_i: 3 columns; -1: the values are in res_f[i]).
+    """
+    dv = vals.shape[1]
+    width = dv + 2
     fallbacks = 0
     for i in range(queries.shape[0]):
         r = qrow[i]
         if r < 0:  # no query
             continue
         fb = _query_row(r, queries[i, 0], queries[i, 1], keys, vals, gxy, ist, box, meta, aid, axy,
-                        META_HEAD + r * rb, K, cand, cs, pos, vmax, hints, i, out_f, out_i, z, ninf, eps, eta)
+                        META_HEAD + r * rb, K, cand, cs, pos, vmax, hints, i, out_f, out_i, z, ninf, eps, eta, lazy)
         if fb:
             fallbacks += 1
         if copy:
-            for d in range(width):
-                res_f[i, d] = out_f[r, d]
+            if lazy and out_i[r, 2] >= 0:
+                res_f[i, dv] = out_f[r, dv]
+                res_f[i, dv + 1] = out_f[r, dv + 1]
+            else:
+                for d in range(width):
+                    res_f[i, d] = out_f[r, d]
             res_i[i, 0] = out_i[r, 0]
             res_i[i, 1] = out_i[r, 1]
+            if lazy:
+                res_i[i, 2] = out_i[r, 2]
     return fallbacks
 
 
