@@ -147,12 +147,10 @@ def _value_id(vals, vhash, meta, src, p, r):
         i = vhash[k]
         if i < 0:
             break
-        same = True
+        diff = 0  # every entry's bits compared, no early exit: a loop the compiler vectorises (hits are the rule)
         for d in range(dv):
-            if _bits(vals[i, d]) != _bits(src[p, r, d]):
-                same = False
-                break
-        if same:
+            diff |= _bits(vals[i, d]) ^ _bits(src[p, r, d])
+        if diff == 0:
             return np.int64(i), vhash
         k = (k + np.uint64(1)) & mask
     nv = meta[M_NV]
@@ -166,7 +164,7 @@ def _value_id(vals, vhash, meta, src, p, r):
 
 
 # -- exact arithmetic -------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _two_sum(a, b):
     s = a + b
     bb = s - a
@@ -185,7 +183,7 @@ def _fma(typingctx, a, b, c):
     return sig, codegen
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _two_prod(a, b):
     """(p, e) with p = fl(a * b) and p + e = a * b exactly (the error of a rounded product is representable
     unless it underflows: the kernels' inputs are in [2**-300, 2**300] or 0).  Dekker's split gave the same e
@@ -430,7 +428,7 @@ def _find_dup(meta, axy, base, layer, px, py):
     return -1, -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ev, pend, nxt):
     """Add position j of row r (key and value already stored) to the groups and the layers."""
     px, py = keys[r, j, 0], keys[r, j, 1]
@@ -679,7 +677,7 @@ def _walk_layer(meta, aid, axy, c0, v, n, rho, q0, q1, dq0, dq1, stamp, ist, r, 
     return nc, front
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _down(x):
     return x - 4.0 * U * abs(x) - 1e-300
 
