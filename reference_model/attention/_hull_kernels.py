@@ -841,7 +841,7 @@ def _own(got, a, b):
     return got
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _append_loop(keys, vals, vhash, gxy, ist, box, meta, aid, axy, new_keys, new_vals, rows_on, ev, pend, nxt):
     """append_rows' loop, on borrowed arrays (see _borrow); the arena, table and scratch it returns may be borrowed."""
     R = keys.shape[0]
@@ -897,7 +897,7 @@ def query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, 
     return fallbacks, cand, cs, pos
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _query_loop(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i, copy, cand, cs,
                 pos, vmax, hints, eps, eta, K, rb, z, ninf, lazy):
     """query_rows' loop over the queries, on borrowed arrays (see _borrow).
