@@ -147,10 +147,12 @@ def _value_id(vals, vhash, meta, src, p, r):
         i = vhash[k]
         if i < 0:
             break
-        diff = 0  # every entry's bits compared, no early exit: a loop the compiler vectorises (hits are the rule)
+        same = True
         for d in range(dv):
-            diff |= _bits(vals[i, d]) ^ _bits(src[p, r, d])
-        if diff == 0:
+            if _bits(vals[i, d]) != _bits(src[p, r, d]):
+                same = False
+                break
+        if same:
             return np.int64(i), vhash
         k = (k + np.uint64(1)) & mask
     nv = meta[M_NV]
@@ -164,7 +166,7 @@ def _value_id(vals, vhash, meta, src, p, r):
 
 
 # -- exact arithmetic -------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _two_sum(a, b):
     s = a + b
     bb = s - a
@@ -183,7 +185,7 @@ def _fma(typingctx, a, b, c):
     return sig, codegen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _two_prod(a, b):
     """(p, e) with p = fl(a * b) and p + e = a * b exactly (the error of a rounded product is representable
     unless it underflows: the kernels' inputs are in [2**-300, 2**300] or 0).  Dekker's split gave the same e
@@ -428,7 +430,7 @@ def _find_dup(meta, axy, base, layer, px, py):
     return -1, -1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ev, pend, nxt):
     """Add position j of row r (key and value already stored) to the groups and the layers."""
     px, py = keys[r, j, 0], keys[r, j, 1]
@@ -677,7 +679,7 @@ def _walk_layer(meta, aid, axy, c0, v, n, rho, q0, q1, dq0, dq1, stamp, ist, r, 
     return nc, front
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _down(x):
     return x - 4.0 * U * abs(x) - 1e-300
 
@@ -841,7 +843,7 @@ def _own(got, a, b):
     return got
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _append_loop(keys, vals, vhash, gxy, ist, box, meta, aid, axy, new_keys, new_vals, rows_on, ev, pend, nxt):
     """append_rows' loop, on borrowed arrays (see _borrow); the arena, table and scratch it returns may be borrowed."""
     R = keys.shape[0]
@@ -897,7 +899,7 @@ def query_rows(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, 
     return fallbacks, cand, cs, pos
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _query_loop(keys, vals, gxy, ist, box, meta, aid, axy, queries, qrow, out_f, out_i, res_f, res_i, copy, cand, cs,
                 pos, vmax, hints, eps, eta, K, rb, z, ninf, lazy):
     """query_rows' loop over the queries, on borrowed arrays (see _borrow).
