@@ -73,11 +73,9 @@ not read out), so prefill costs O(P log P) on the hull instead of the
 O(P^2) of the dense prefill; they run in tiles of positions, each layer
 over the tile's positions in order (``PREFILL_ROWS``), the same sums.
 
-The hull's append and look-up loops are inlined into ``decode`` (a call
-with two dozen array arguments cost hundreds of cycles per layer and
-position), and a look-up with one maximising position hands over its
-value's id rather than a copy of the group's value row (``lazy``): each
-head reads its own slot of the row, with the ``+ 0`` the copy adds.
+A look-up with one maximising position hands over its value's id rather
+than a copy of the group's value row (``lazy``): each head reads its own
+slot of the row, with the ``+ 0`` the copy adds.
 """
 from __future__ import annotations
 
