@@ -70,8 +70,7 @@ host's first touch too).
 
 Prompts go through the same step as generated tokens (their outputs are
 not read out), so prefill costs O(P log P) on the hull instead of the
-O(P^2) of the dense prefill; they run in tiles of positions, each layer
-over the tile's positions in order (``PREFILL_ROWS``), the same sums.
+O(P^2) of the dense prefill.
 
 A look-up with one maximising position hands over its value's id rather
 than a copy of the group's value row (``lazy``): each head reads its own
@@ -400,7 +399,7 @@ def _listed(xm, mo, n, nz, zo):
 def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, rest_out, rest_nz, rest_order, emb_ptr,
            emb_idx, readout, rest_near,
            keys_l, vals_l, vhash_l, gxy_l, ist_l, box_l, meta_l, aid_l, axy_l, eps, eta, fallbacks,
-           feed, pos0, n, emit, stops, done, out_tok, out_sel, out_mar, out_top, tile):
+           feed, pos0, n, emit, stops, done, out_tok, out_sel, out_mar, out_top):
     """Run ``n`` positions of a batch through the model, all layers, in one call.
 
     feed (B, P): with ``emit`` false, the P positions fed are its columns
@@ -414,17 +413,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
     fillers (0).  The first position of row b is
     pos0[b].  Caches need capacity for n more positions.  Returns how many
     positions ran: n, or fewer once every row is done.
-
-    A prompt runs in tiles of ``tile`` positions (1 with ``emit``): each
-    layer takes the tile's positions one after another before the next
-    layer starts (an attention layer appends and looks up position by
-    position, so each sees exactly the positions before it), so that a
-    layer's weights are read for tile * B rows at a time instead of B.
-    Every position's sums are the ones it computes alone: the same bits.
     """
     B = feed.shape[0]
-    TT = 1 if emit else max(1, min(tile, n))  # positions per tile
-    V = TT * B  # rows of x: position t of the tile, batch row b at vr = t * B + b
     D = tok_emb.shape[1]
     L = layers.shape[0]
     dt = tok_emb.dtype
@@ -437,18 +427,18 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
     LOW, one, three = np.uint64(0x0101010101010101), np.uint64(1), np.uint64(3)
     Dm = (D + 7) // 8 * 8
     rest_flat, rest_nzf = rest_out.reshape(-1), rest_nz.reshape(-1)
-    # the tile's rows side by side in flat arrays (row vr at vr * D, vr * Dm): see _scatter
-    x = np.zeros(V * D, dt)
-    xm = np.zeros(V * Dm, np.uint8)  # [x != 0] per row
+    # the batch's rows side by side in flat arrays (row b at b * D, b * Dm): see _scatter
+    x = np.zeros(B * D, dt)
+    xm = np.zeros(B * Dm, np.uint8)  # [x != 0] per row
     omark = np.zeros(width, np.uint8)  # the outputs of x + ... W that a product reached
     olist = np.empty(width, np.int64)
-    nzx = np.empty(V * D, np.int64)  # the non-zero entries of each row of x
-    nnzx = np.zeros(V, np.int64)
+    nzx = np.empty(B * D, np.int64)  # the non-zero entries of each row of x
+    nnzx = np.zeros(B, np.int64)
     acc = np.zeros(width, dt)  # products summed here; every reader puts what it read back to 0
     h = np.empty(width, dt)
     nzh = np.empty(width, np.int64)
     tv = np.empty(2, dt)
-    tok = np.empty(V, np.int64)
+    tok = np.empty(B, np.int64)
     for b in range(B):
         tok[b] = feed[b, 0]
     hmax, smax, dvmax = 1, 1, 1
@@ -468,7 +458,7 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
     for li in range(L):
         ncache = max(ncache, layers[li, 7] + 1)
     hints = np.full((max(ncache, 1), B * hmax, 8), -1, np.int64)  # per query: where its maximum was last step
-    on = np.empty(V, np.bool_)  # rows still decoding: a done row is retired (no work, no look-ups)
+    on = np.empty(B, np.bool_)  # rows still decoding: a done row is retired (no work, no look-ups)
     rows_on = np.empty(B * smax, np.bool_)
     # The hull kernels run on borrowed arrays (hk._borrow: no reference counts, which cost two atomic operations
     # per array per call, per layer and token otherwise); everything borrowed is owned here for the whole call
@@ -492,29 +482,26 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
     b_out_f, b_out_i, b_res_f, b_res_i = hk._borrow(out_f), hk._borrow(out_i), hk._borrow(res_f), hk._borrow(res_i)
     b_hints, b_rows_on = hk._borrow(hints), hk._borrow(rows_on)
     ninf = np.full(1, -np.inf, dt)[0]
-    i = 0  # the first position of the tile
-    while i < n:
-        tt = min(TT, n - i)  # positions in this tile
-        if not emit:
-            for t in range(tt):
-                for b in range(B):
-                    tok[t * B + b] = feed[b, i + t]
-        for vr in range(tt * B):
-            on[vr] = not done[vr % B]
+    for i in range(n):
+        if not emit and i > 0:
+            for b in range(B):
+                tok[b] = feed[b, i]
+        for b in range(B):
+            on[b] = not done[b]
         # embedding
-        for vr in range(tt * B):
-            if not on[vr]:
+        for b in range(B):
+            if not on[b]:
                 continue
-            tv[0] = pos0[vr % B] + i + vr // B
+            tv[0] = pos0[b] + i
             tv[1] = tv[0] * tv[0]
             # the entries the last position left non-zero back to 0, then the token's own (every other entry
             # of the embedding is 0: emb_idx)
-            xo, mo = _u(vr * D), _u(vr * Dm)
-            for k in range(nnzx[vr]):
+            xo, mo = _u(b * D), _u(b * Dm)
+            for k in range(nnzx[b]):
                 d = _u(nzx[xo + k])
                 x[xo + d] = 0
                 xm[mo + d] = 0
-            t = tok[vr]
+            t = tok[b]
             nnz = 0
             for k in range(emb_ptr[t], emb_ptr[t + 1]):
                 d = _u(emb_idx[k])
@@ -524,24 +511,23 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     xm[mo + d] = 1
                     nzx[xo + nnz] = d
                     nnz += 1
-            nnzx[vr] = nnz
+            nnzx[b] = nnz
         hoff = 0
         for li in range(L):
             H, dv, F = layers[li, 0], layers[li, 1], layers[li, 2]
-            for t in range(tt if H > 0 else 0):  # an attention layer: the tile's positions in order
+            if H > 0:
                 a = layers[li, 7]
                 S, dvs, hm = layers[li, 8], layers[li, 9] * dv, layers[li, 10]
                 m, bo = layers[li, 3], mats[layers[li, 3], 3]
                 for b in range(B):
-                    vr = t * B + b
                     for s in range(S):
-                        rows_on[b * S + s] = on[vr]
-                    if not on[vr]:
+                        rows_on[b * S + s] = on[b]
+                    if not on[b]:
                         for hh in range(H):
                             qrow[b * H + hh] = -1
                         continue
-                    xo = _u(vr * D)  # row vr of x and nzx
-                    _scatter(x, xo, nzx, xo, nnzx[vr], m, mats, rowptr, col, val, acc)
+                    xo = _u(b * D)  # row b of x and nzx
+                    _scatter(x, xo, nzx, xo, nnzx[b], m, mats, rowptr, col, val, acc)
                     for f in range(mats[m, 2]):
                         acc[f] = acc[f] + bias[bo + f]
                     for hh in range(H):
@@ -574,15 +560,14 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                                                4 + 6 * K, zero, ninf, True)
                 plus = meta[hk.M_T] > 1  # a single position's value is read as the copy reads it: + 0 when T > 1
                 for b in range(B):
-                    vr = t * B + b
-                    if not on[vr]:
+                    if not on[b]:
                         if emit:
                             for hh in range(H):
                                 out_sel[i, b, hoff + hh] = 0
                                 out_mar[i, b, hoff + hh] = zero
                                 out_top[i, b, hoff + hh] = zero
                         continue
-                    xo, mo = _u(vr * D), _u(vr * Dm)  # row vr of x and nzx, of xm
+                    xo, mo = _u(b * D), _u(b * Dm)  # row b of x and nzx, of xm
                     nnz = 0
                     for hh in range(H):
                         qi, slot = b * H + hh, hmap[hm + hh, 1]
@@ -605,21 +590,21 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     no = _scatter_out(h, _u(0), nzh, _u(0), nnz, layers[li, 4], mats, rowptr, col, val, acc, omark,
                                       olist)
                     if _residual(x, xo, acc, olist, no, omark, xm, mo):
-                        nnzx[vr] = _listed(xm, mo, Dm, nzx, xo)
-            hoff += H
+                        nnzx[b] = _listed(xm, mo, Dm, nzx, xo)
+                hoff += H
             if F > 0:
                 m, bo, ro = layers[li, 5], mats[layers[li, 5], 3], layers[li, 11]
                 uro, ubo, uF = _u(ro), _u(bo), _u(F)
-                for vr in range(tt * B):  # every row of the tile (a feed-forward layer is position-wise)
-                    if not on[vr]:
+                for b in range(B):
+                    if not on[b]:
                         continue
-                    xo, mo = _u(vr * D), _u(vr * Dm)
+                    xo, mo = _u(b * D), _u(b * Dm)
                     # h = ReLU(x W1 + b1) * (x Wg + bg), only for the units an input reached or that are on at
                     # rest: every other unit's h is ReLU(b1) * bg == 0 (what rest says)
                     base = mats[m, 0]
                     reached = False
                     near = False  # an input near the units on at rest (_rest_near): evaluate those too
-                    for k in range(nnzx[vr]):
+                    for k in range(nnzx[b]):
                         d = _u(nzx[xo + k])
                         xd = x[xo + d]
                         near |= rest_near[li, d] != 0
@@ -630,7 +615,7 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                             reached = True
                     if not reached:  # only the units on at rest are on: their h W2 is rest_out[li]
                         if _add(x, xo, rest_flat, _u(li * D), rest_nzf, _u(li * D), layers[li, 12], xm, mo):
-                            nnzx[vr] = _listed(xm, mo, Dm, nzx, xo)
+                            nnzx[b] = _listed(xm, mo, Dm, nzx, xo)
                         continue
                     nnz = 0
                     for w in range(ro >> 3, (ro + F + 7) >> 3):  # the marked units, ascending, 8 at a time
@@ -658,9 +643,8 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     if not near:  # the units on at rest stayed at rest: their outputs are rest_out's (others')
                         changed |= _add(x, xo, rest_flat, _u(li * D), rest_nzf, _u(li * D), layers[li, 12], xm, mo)
                     if changed:
-                        nnzx[vr] = _listed(xm, mo, Dm, nzx, xo)
+                        nnzx[b] = _listed(xm, mo, Dm, nzx, xo)
         if not emit:
-            i += tt
             continue
         all_done = True
         bo = mats[readout, 3]
@@ -698,7 +682,6 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
         if all_done:
             _held((ev, pend, nxt, cand, cs, pos, vmax, nk, nv, q, qrow, out_f, out_i, res_f, res_i, hints, rows_on))
             return i + 1
-        i += 1
     _held((ev, pend, nxt, cand, cs, pos, vmax, nk, nv, q, qrow, out_f, out_i, res_f, res_i, hints, rows_on))
     return n
 
@@ -710,7 +693,6 @@ def _held(arrays) -> None:
     return None
 
 
-PREFILL_ROWS = 256  # a prompt runs in tiles of this many rows (positions x batch rows) per layer: see decode
 UPFRONT_BYTES = 2**30  # per cache: what an engine that knows its length reserves at once
 
 
@@ -765,8 +747,7 @@ class Engine:
         w = self.w
         ran = decode(w.tok_emb, w.pos_emb, w.layers, w.hmap, w.mats, w.rowptr, w.col, w.val, w.bias, w.rest,
                      w.rest_out, w.rest_nz, w.rest_order, w.emb_ptr, w.emb_idx, w.readout, w.rest_near,
-                     *lists, c0._eps, c0._eta, self.fallbacks, feed, pos0, n, emit, stops, done, *outs,
-                     max(1, PREFILL_ROWS // self.batch))
+                     *lists, c0._eps, c0._eta, self.fallbacks, feed, pos0, n, emit, stops, done, *outs)
         for c, vhash, aid, axy in zip(self.caches, lists[2], lists[7], lists[8]):  # arena, table: maybe reallocated
             c._vhash, c._aid, c._axy = vhash, aid, axy
         return ran

@@ -304,19 +304,3 @@ def test_native_outputs_grown_past_their_upfront_room_keep_every_step(monkeypatc
     assert max(len(t) for t in got.tokens) > 2 * 64  # past at least one doubling
     _same(want, got)
 
-
-def test_native_prefill_in_tiles_gives_the_bits_of_one_position_at_a_time(monkeypatch):
-    """A prompt runs layer by layer over tiles of positions (PREFILL_ROWS rows a tile): tiles of 1, of 2 with a
-    ragged last tile, and the default give torch's bits (which runs one position at a time)."""
-    import reference_model.native as rn
-
-    model = compiled_model("cpu", "f64")
-    prompts = [p.tokens for p in _prompts()]
-    fed = max(map(len, prompts)) - 1  # positions prefilled (the batch is left-padded to its longest prompt)
-    assert fed > 2 * (rn.PREFILL_ROWS // len(prompts))  # the default tile is used, twice or more
-    ragged = next(k for k in (2, 3) if fed % k)  # a tile that the prefilled positions do not fill at the end
-    kw = dict(max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull")
-    torch_run = model.generate(prompts, engine="torch", **kw)
-    for rows in (1, ragged * len(prompts), rn.PREFILL_ROWS):
-        monkeypatch.setattr(rn, "PREFILL_ROWS", rows)
-        _same(torch_run, model.generate(prompts, engine="native", **kw))
