@@ -123,8 +123,11 @@ def test_interrupted_run_keeps_finished_scripts(tmp_path):
     import time
 
     out = tmp_path / "r"
+    # SIGINT back to its default in the child: pytest started in the background of a shell inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler (the run finished with 0)
     proc = subprocess.Popen([*WASMCONF, "run", "--testsuite", str(TESTSUITE), "-j", "1", "-q", "--out", str(out)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and len(list((out / "parts").glob("*.parquet"))) < 3:
         time.sleep(0.2)

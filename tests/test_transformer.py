@@ -350,14 +350,17 @@ def test_a_next_pc_outside_the_program_is_a_malformed_trace():
         decode_trace(p, body)
 
 
-def test_linking_is_checked_and_an_importer_makes_shared_state_unknown():
+def test_linking_is_checked_and_an_imported_memory_is_shared():
     """Unlinkable modules fail to link (the reference interpreter's shadow check); a global initialiser over an
-    imported global is evaluated; a module importing a registered instance's memory makes that memory unknown."""
+    imported global is evaluated; a module importing a registered instance's memory shares it: its data
+    segments, stores and memory.grow (up to the exporter's maximum) are what the exporter then reads, and a
+    later import sees the grown size; a module whose instantiation this executor does not run (a start
+    function) leaves the shared memory unknown to both."""
     from reference_model.errors import LinkError
 
     s = TransformerExecutor("cpu-f64-hull").open_session()
-    src = s.instantiate(wasmtime.wat2wasm("""(module (memory (export "mem") 1) (global (export "g") i32 (i32.const 40))
-      (func (export "get") (result i32) i32.const 0 i32.load))"""))
+    src = s.instantiate(wasmtime.wat2wasm("""(module (memory (export "mem") 1 2) (global (export "g") i32 (i32.const 40))
+      (func (export "get") (result i32) i32.const 0 i32.load) (func (export "size") (result i32) memory.size))"""))
     s.register("M", src)
     with pytest.raises(LinkError):
         s.instantiate(wasmtime.wat2wasm('(module (import "M" "nope" (func)))'))
@@ -365,10 +368,31 @@ def test_linking_is_checked_and_an_importer_makes_shared_state_unknown():
       (global i32 (i32.add (global.get 0) (i32.const 2))) (func (export "h") (result i32) global.get 1))"""))
     assert s.invoke(user, "h", []).values == [i32(42)]
     assert s.invoke(src, "get", []).values == [i32(0)]
-    with pytest.raises(Unsupported):  # its data segment writes M's memory
-        s.instantiate(wasmtime.wat2wasm('(module (import "M" "mem" (memory 1)) (data (i32.const 0) "\\01"))'))
+    with pytest.raises(LinkError):  # M's memory has one page: a 2-page import does not link yet
+        s.instantiate(wasmtime.wat2wasm('(module (import "M" "mem" (memory 2)))'))
+    imp = s.instantiate(wasmtime.wat2wasm("""(module (import "M" "mem" (memory 1)) (data (i32.const 0) "\\01")
+      (func (export "put") (param i32) i32.const 1 local.get 0 i32.store8)
+      (func (export "grow") (param i32) (result i32) local.get 0 memory.grow))"""))
+    assert s.invoke(src, "get", []).values == [i32(1)]  # the importer's data segment
+    s.invoke(imp, "put", [i32(5)])
+    assert s.invoke(src, "get", []).values == [i32(0x501)]  # the importer's store
+    assert s.invoke(imp, "grow", [i32(2)]).values == [i32(-1 & 0xFFFFFFFF)]  # past M's maximum of 2 pages
+    assert s.invoke(imp, "grow", [i32(1)]).values == [i32(1)]
+    assert s.invoke(src, "size", []).values == [i32(2)]
+    s.instantiate(wasmtime.wat2wasm('(module (import "M" "mem" (memory 2)))'))  # links now
+    with pytest.raises(Unsupported, match="start function"):  # it may write M's memory
+        s.instantiate(wasmtime.wat2wasm("""(module (import "M" "mem" (memory 1))
+          (func $s i32.const 0 i32.const 9 i32.store) (start $s))"""))
     with pytest.raises(Unsupported, match="memory unknown"):
         s.invoke(src, "get", [])
+    with pytest.raises(Unsupported, match="memory unknown"):
+        s.invoke(imp, "put", [i32(5)])
+    # spectest's memory is one memory for every module that imports it
+    s = TransformerExecutor("cpu-f64-hull").open_session()
+    s.instantiate(wasmtime.wat2wasm('(module (import "spectest" "memory" (memory 1)) (data (i32.const 4) "\\07"))'))
+    b = s.instantiate(wasmtime.wat2wasm("""(module (import "spectest" "memory" (memory 1))
+      (func (export "get") (result i32) i32.const 4 i32.load))"""))
+    assert s.invoke(b, "get", []).values == [i32(7)]
     # a module the reference interpreter does not take cannot have its imports checked: unsupported, not
     # instantiated (linking.wast's typed-reference imports, which must not link, were "instantiated")
     s = TransformerExecutor("cpu-f64-hull").open_session()

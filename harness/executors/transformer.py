@@ -39,14 +39,26 @@ HAYSTACK = 8  # earlier prompts kept to fill batches around a needle
 NEEDLE_SEED = 3
 
 
+class LinearMemory(bytearray):
+    """A linear memory's bytes (any number of pages; the model addresses the first), shared by the instances
+    that export and import it: what a call in one writes, the others read.  ``max_pages``: the most pages
+    memory.grow may reach (None: the spec's limit); ``unknown``: why its contents are not known (a call that
+    did not finish may have written it), "" while they are."""
+
+    def __init__(self, size: int = 0, max_pages: int | None = None):
+        super().__init__(size)
+        self.max_pages = max_pages
+        self.unknown = ""
+
+
 class ModuleInstance:
-    def __init__(self, module, globals_bits: dict, memory: bytearray | None = None):
+    def __init__(self, module, globals_bits: dict, memory: LinearMemory | None = None):
         self.module = module
         # global index -> bits (numbers), or a reference global's payload as the trace has it (a funcref's
         # store address, an externref's payload; None: null)
         self.globals = globals_bits
-        # the linear memory's bytes, any number of pages (the model addresses the first)
-        self.memory = memory if memory is not None else bytearray()
+        # the linear memory (its own, or the one it imports)
+        self.memory = memory if memory is not None else LinearMemory()
         # data segments dropped (data.drop, and active ones once instantiated): memory.init sees them empty
         self.dropped = {x for x, (_mem, offset, _data) in enumerate(module.data) if offset != -1}
         self.unknown: dict = {}  # part of the state ("memory", "tables", ("global", i)) -> why it is unknown here
@@ -62,7 +74,7 @@ class ModuleInstance:
     def unknown_reason(self, parts) -> str:
         """Why one of ``parts`` is unknown ("" if all are known); ("global", None) stands for every global."""
         for part in sorted(parts, key=str):
-            why = self.unknown.get(part)
+            why = self.memory.unknown if part == "memory" else self.unknown.get(part)
             if why is None and isinstance(part, tuple):  # a global: unknown if every global is
                 why = self.unknown.get(("global", None))
                 if why is None and part[1] is None:  # every global: unknown if any one is
@@ -70,6 +82,16 @@ class ModuleInstance:
             if why:
                 return f"{_part_name(part)} unknown: {why}"
         return ""
+
+    def mark_unknown(self, part, why: str) -> None:
+        """Part of the state is unknown from now on (a memory: for every instance sharing it); the first reason stays."""
+        if part == "memory":
+            self.memory.unknown = self.memory.unknown or why
+        else:
+            self.unknown.setdefault(part, why)
+
+    def any_unknown(self) -> bool:
+        return bool(self.unknown or self.memory.unknown)
 
     def held(self, kind: str, payload):
         """A reference as the executor holds it, from the trace's payload: a funcref's Ref, an externref's
@@ -100,7 +122,7 @@ class ModuleInstance:
             size, elements = g
             table = self.tables[t]
             if not len(table) <= size <= vocab.MAX_TABLE:  # a size no table.grow leaves (a model fault)
-                self.unknown.setdefault("tables", f"a call left table {t} with {size} elements")
+                self.mark_unknown("tables", f"a call left table {t} with {size} elements")
                 continue
             table.extend(self.held(self.table_kind(t), p) for _, p in sorted(elements.items()))
 
@@ -220,7 +242,8 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     prompt = encode_invocation(instance.module, func, bits, instance.encoder_globals(), memory=first_page,
                                dropped=frozenset(instance.dropped), tables=instance.tables, elems=instance.elems,
                                pages=len(instance.memory) // 65536, funcs=instance.funcs,
-                               table_types=instance.table_types, table_max=instance.table_max)
+                               table_types=instance.table_types, table_max=instance.table_max,
+                               memory_max=instance.memory.max_pages)
     if max_prompt and len(prompt.tokens) > max_prompt:  # a budget, like max_steps: dense prefill is O(prompt^2)
         raise StepLimit(f"prompt of {len(prompt.tokens)} tokens over the {max_prompt}-token budget")
     if fault:
@@ -317,6 +340,7 @@ class TransformerSession(Session):
 
         self.shadow = ReferenceExecutor().open_session()
         self._by_shadow: dict = {}  # id of a shadow instance -> the instance here
+        self.spectest_memory = LinearMemory(65536, 2)  # spectest's memory (1 page, at most 2), shared by importers
 
     def validate(self, wasm: bytes) -> None:
         try:
@@ -330,11 +354,47 @@ class TransformerSession(Session):
             m, unreadable = decode_module(wasm), None
         except (ValueError, IndexError) as e:  # a valid module (wasmtime said so) this minimal decoder cannot read
             m, unreadable = None, e
+        memory = self._imported_memory(m) if m is not None else None
+        try:
+            instance = self._link(wasm, m, unreadable, memory)
+        except LinkError:
+            raise  # nothing was written: a module that does not link is not instantiated
+        except BaseException as e:
+            # the module may have written its data segments (a trap at instantiation keeps the earlier ones) and
+            # run a start function that this executor did not follow: the memory it imports is unknown
+            if memory is not None:
+                memory.unknown = memory.unknown or f"shared with a module whose instantiation was not run here ({e})"
+            raise
+        return instance
+
+    def _imported_memory(self, m) -> LinearMemory | None:
+        """The memory module m imports, as this session holds it (spectest's, or a registered instance's); its
+        size is copied to the shadow's, so that the link check and the data segments' bounds see the memory
+        the model left."""
+        for mod, name, kind, _desc in m.imports:
+            if kind != 2:
+                continue
+            if mod == "spectest" and name == "memory":
+                memory = self.spectest_memory
+            else:
+                src = self.registered.get(mod)
+                export = src.module.exports.get(name) if src is not None else None
+                if export is None or export[0] != 2:
+                    return None  # it will not link
+                memory = src.memory
+            mirror = self.shadow._resolve(mod, name)
+            if mirror is not None and len(mirror.data) < len(memory):
+                mirror.data.extend(bytes(len(memory) - len(mirror.data)))
+                mirror.type = type(mirror.type)(len(memory) // 65536, mirror.type.max)
+            return memory
+        return None
+
+    def _link(self, wasm: bytes, m, unreadable, memory: LinearMemory | None):
         if m is not None:
             self._shared(m)
             # the link check needs every registered instance it imports from to have a shadow, in the state the
             # model left it
-            if not all(self.registered[mod].shadow is not None and not self.registered[mod].unknown
+            if not all(self.registered[mod].shadow is not None and not self.registered[mod].any_unknown()
                        for mod, *_ in m.imports if mod in self.registered):
                 raise Unsupported("imports from a module whose linking the reference interpreter cannot check")
         shadow = None
@@ -348,7 +408,7 @@ class TransformerSession(Session):
                 raise Unsupported(f"linking a module the reference interpreter does not take ({why})") from None
         if m is None:
             raise Unsupported(f"module encoding ({unreadable})")
-        instance = self._instantiate(m)
+        instance = self._instantiate(m, memory)
         instance.shadow = shadow
         instance.ref = self._ref
         if shadow is not None:
@@ -386,14 +446,12 @@ class TransformerSession(Session):
             if export is None or export[0] != kind:
                 continue
             why = f"shared with a module that imports it ({mod}.{name}), whose changes are not run here"
-            if kind == 2:
-                src.unknown.setdefault("memory", why)
-            elif kind == 1:
+            if kind == 1:  # (a memory is shared: instantiate)
                 src.unknown.setdefault("tables", why)
             elif kind == 3 and desc[1]:  # a mutable global
                 src.unknown.setdefault(("global", export[1]), why)
 
-    def _instantiate(self, m):
+    def _instantiate(self, m, imported: LinearMemory | None = None):
         if m.start is not None:
             raise Unsupported("start function")
         globals_bits = {}
@@ -412,7 +470,11 @@ class TransformerSession(Session):
                 if v is None:
                     raise Unsupported("global initialiser")
                 globals_bits[n_imp + i] = v & (0xFFFFFFFF if gl.type in ("i32", "f32") else 0xFFFFFFFFFFFFFFFF)
-        memory = bytearray(65536 * memory_pages(m))
+        if imported is not None:
+            memory_pages(m, imported=True)  # (the checks on the memory's kind)
+            memory = imported
+        else:
+            memory = LinearMemory(65536 * memory_pages(m), m.memories[0][1] if m.memories else None)
         for _mem, offset, data in m.data:
             if offset == -1:  # passive: only memory.init reads it
                 continue
@@ -445,7 +507,7 @@ class TransformerSession(Session):
             # the call did not run to its end here, so what it would have written is unknown: a later call
             # that uses that part of the state could only give results for a state the module is not in
             for part in writes:
-                instance.unknown.setdefault(part, f"an earlier call that may write it ({field}) ended with: {e}")
+                instance.mark_unknown(part, f"an earlier call that may write it ({field}) ended with: {e}")
             raise
 
     def get(self, instance, field: str) -> Value:

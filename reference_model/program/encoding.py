@@ -442,15 +442,18 @@ def state_use(module: Module, func: int) -> tuple:
     return frozenset(used), frozenset(written)
 
 
-def memory_pages(module: Module) -> int:
-    """Pages of the module's memory (0: none); Unsupported if the transformer cannot hold it."""
+def memory_pages(module: Module, *, imported: bool = False) -> int:
+    """Pages of the module's memory (0: none); Unsupported if the transformer cannot hold it.
+
+    ``imported``: the caller holds the memory the module imports (its size and maximum are the exporter's,
+    not the import's type)."""
     if module.wide_limits:
         raise Unsupported("memory64 (64-bit addresses)")
     if not module.memories:
         return 0
     if len(module.memories) > 1:
         raise Unsupported("multiple memories")
-    if module.imported_memories:
+    if module.imported_memories and not imported:
         raise Unsupported("imported memory")
     lo, _ = module.memories[0]
     if lo > LIMIT_PAGES:
@@ -461,7 +464,8 @@ def memory_pages(module: Module) -> int:
 def encode_invocation(module: Module, func: int, args: list, globals_bits: dict, conv: Conventions = Conventions(),
                       memory: bytes = b"", dropped: frozenset = frozenset(), tables: list | None = None,
                       elems: list | None = None, pages: int | None = None, funcs: list | None = None,
-                      table_types: list | None = None, table_max: list | None = None) -> ProgramPrompt:
+                      table_types: list | None = None, table_max: list | None = None,
+                      memory_max: int | None = None) -> ProgramPrompt:
     """Prompt tokens and slot table for calling function ``func`` with i32 ``args`` (bits).
 
     ``globals_bits``: each global's value: a number's bits, a reference global's ``Ref`` / ``Extern`` /
@@ -474,11 +478,12 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     ``funcs``: the ``Ref`` of each of the module's functions (what ``ref.func`` pushes; None: not known).
     ``table_types``: each table's element type (default funcref); an externref table holds ``Extern``s.
     ``table_max``: the most elements each table may grow to (its maximum, or the store's limit); table.grow
-    needs it.
+    needs it.  ``memory_max``: the most pages memory.grow may reach (default: the module's declared maximum; an
+    imported memory's is the exporter's, and its caller passes ``pages`` and ``memory_max``).
     """
     F = _Functions(module)
     F.table_types = table_types or ["funcref"] * len(tables or ())
-    declared = memory_pages(module)
+    declared = memory_pages(module, imported=pages is not None)
     pages = declared if pages is None else pages
     refs = [] if tables is None else [r for t in (*tables, *(elems or ())) if t is not None for r in t if isinstance(r, Ref)]
     if tables is not None and funcs is not None:  # the functions ref.func names may reach a table too
@@ -487,6 +492,7 @@ def encode_invocation(module: Module, func: int, args: list, globals_bits: dict,
     if tables is not None:  # and the functions reference globals hold
         refs += [r for r in globals_bits.values() if isinstance(r, Ref)]
     F.funcs = funcs
+    F.memory_max = memory_max if memory_max is not None or not module.memories else module.memories[0][1]
     funcs, declined = F.reachable(func, None if tables is None else {r.func for r in refs if r.module is module})
     codes = {ins.code for f in funcs for ins in module.functions[f - F.n_imp].body}
     F.elems = elems
@@ -1203,7 +1209,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         _put16(s.imm, 2, vocab.MEM_SIZE_CELL)
         s.imm[4] = 1
         _put16(s.imm, 5, top - 1)
-        _put16(s.imm, 10, min(F.m.memories[0][1] or MAX_PAGES, LIMIT_PAGES))
+        _put16(s.imm, 10, min(F.memory_max or MAX_PAGES, LIMIT_PAGES))
         post = _hidden("memory.grow.set", s.func, top + 1)  # T0 = n, T1 = the result; X = the size cell
         _put16(post.imm, 5, vocab.MEM_SIZE_CELL)
         post.imm[7] = 1
