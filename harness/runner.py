@@ -251,6 +251,14 @@ class ScriptRunner:
         return self._expect_rejected(cmd, "malformed")
 
     def _expect_failed_instantiation(self, cmd: Command, wanted: type) -> Outcome:
+        if self.mirror:  # a module that traps at instantiation keeps the segments it wrote before: so must the mirror
+            try:
+                self.mirror.instantiate(self._binary(cmd))
+            except ExecutorOutcome:
+                pass
+        return self._failed_instantiation(cmd, wanted)
+
+    def _failed_instantiation(self, cmd: Command, wanted: type) -> Outcome:
         text = cmd.raw.get("text", "")
         try:
             self.session.instantiate(self._binary(cmd))

@@ -51,6 +51,15 @@ class LinearMemory(bytearray):
         self.unknown = ""
 
 
+class Table(list):
+    """A table's elements (``Ref`` / ``Extern`` / None for null), shared by the instances that define, export
+    and import it; ``unknown``: why its contents are not known, "" while they are."""
+
+    def __init__(self, elements=()):
+        super().__init__(elements)
+        self.unknown = ""
+
+
 class ModuleInstance:
     def __init__(self, module, globals_bits: dict, memory: LinearMemory | None = None):
         self.module = module
@@ -75,6 +84,8 @@ class ModuleInstance:
         """Why one of ``parts`` is unknown ("" if all are known); ("global", None) stands for every global."""
         for part in sorted(parts, key=str):
             why = self.memory.unknown if part == "memory" else self.unknown.get(part)
+            if part == "tables" and not why:
+                why = next((t.unknown for t in self.tables or () if getattr(t, "unknown", "")), None)
             if why is None and isinstance(part, tuple):  # a global: unknown if every global is
                 why = self.unknown.get(("global", None))
                 if why is None and part[1] is None:  # every global: unknown if any one is
@@ -87,11 +98,15 @@ class ModuleInstance:
         """Part of the state is unknown from now on (a memory: for every instance sharing it); the first reason stays."""
         if part == "memory":
             self.memory.unknown = self.memory.unknown or why
-        else:
-            self.unknown.setdefault(part, why)
+            return
+        self.unknown.setdefault(part, why)
+        if part == "tables":
+            for t in self.tables or ():
+                if isinstance(t, Table):
+                    t.unknown = t.unknown or why
 
     def any_unknown(self) -> bool:
-        return bool(self.unknown or self.memory.unknown)
+        return bool(self.unknown or self.memory.unknown or any(getattr(t, "unknown", "") for t in self.tables or ()))
 
     def held(self, kind: str, payload):
         """A reference as the executor holds it, from the trace's payload: a funcref's Ref, an externref's
@@ -341,6 +356,7 @@ class TransformerSession(Session):
         self.shadow = ReferenceExecutor().open_session()
         self._by_shadow: dict = {}  # id of a shadow instance -> the instance here
         self.spectest_memory = LinearMemory(65536, 2)  # spectest's memory (1 page, at most 2), shared by importers
+        self._tables: dict = {}  # id of a shadow table -> (that table, the Table here): shared by every importer
 
     def validate(self, wasm: bytes) -> None:
         try:
@@ -354,23 +370,78 @@ class TransformerSession(Session):
             m, unreadable = decode_module(wasm), None
         except (ValueError, IndexError) as e:  # a valid module (wasmtime said so) this minimal decoder cannot read
             m, unreadable = None, e
-        memory = self._imported_memory(m) if m is not None else None
+        memory, mem_mirror = self._imported_memory(m) if m is not None else (None, None)
+        tables = self._imported_tables(m) if m is not None else []
+        n_funcs = len(self.shadow.store.funcs)
         try:
             instance = self._link(wasm, m, unreadable, memory)
         except LinkError:
             raise  # nothing was written: a module that does not link is not instantiated
+        except Trap:
+            if m is None or m.start is not None:
+                self._unknown_after(memory, tables, "its start function trapped")
+            else:  # a segment out of bounds: the shadow (in the state here) wrote the segments before it
+                if memory is not None and not memory.unknown:
+                    memory[:] = mem_mirror.data
+                # the functions its segments put in shared tables stay callable: a stand-in instance names their
+                # module (the model runs such a function when it touches no state)
+                stand_in = ModuleInstance(m, {}, memory)
+                for f in self.shadow.store.funcs[n_funcs:]:
+                    if f.module is not None:
+                        self._by_shadow.setdefault(id(f.module), stand_in)
+                for mirror, _table in tables:
+                    self._held_table(mirror)
+            raise
         except BaseException as e:
-            # the module may have written its data segments (a trap at instantiation keeps the earlier ones) and
-            # run a start function that this executor did not follow: the memory it imports is unknown
-            if memory is not None:
-                memory.unknown = memory.unknown or f"shared with a module whose instantiation was not run here ({e})"
+            # the module may have written its data and element segments and run a start function that this
+            # executor did not follow: the memory and tables it imports are unknown
+            self._unknown_after(memory, tables, str(e))
             raise
         return instance
 
-    def _imported_memory(self, m) -> LinearMemory | None:
-        """The memory module m imports, as this session holds it (spectest's, or a registered instance's); its
-        size is copied to the shadow's, so that the link check and the data segments' bounds see the memory
-        the model left."""
+    @staticmethod
+    def _unknown_after(memory, tables, what: str) -> None:
+        why = f"shared with a module whose instantiation was not run here ({what})"
+        for part in (memory, *(t for _, t in tables)):
+            if part is not None:
+                part.unknown = part.unknown or why
+
+    def _held_table(self, mirror) -> Table:
+        """The Table here for a shadow table, its elements read from the shadow (which instantiation just
+        wrote: element segments)."""
+        conv = self._ref if mirror.type.elem == "funcref" else _extern
+        entry = self._tables.get(id(mirror))
+        if entry is None:
+            entry = self._tables[id(mirror)] = (mirror, Table())
+        table = entry[1]
+        if not table.unknown:
+            table[:] = [conv(a) for a in mirror.elements]
+        return table
+
+    def _imported_tables(self, m) -> list:
+        """The tables module m imports, as this session holds them; each one's elements and size are copied to
+        the shadow's, so that the link check and the element segments see the table the model left."""
+        out = []
+        for mod, name, kind, _desc in m.imports:
+            mirror = self.shadow._resolve(mod, name) if kind == 1 else None
+            if mirror is None or not hasattr(mirror, "elements"):
+                continue
+            entry = self._tables.get(id(mirror))
+            if entry is None:  # spectest's table, first imported
+                out.append((mirror, self._held_table(mirror)))
+                continue
+            table = entry[1]
+            if not table.unknown:
+                mirror.elements[:] = [None if e is None else e.addr if isinstance(e, Ref) else e.payload for e in table]
+                lim = mirror.type.limits
+                mirror.type = type(mirror.type)(mirror.type.elem, type(lim)(len(table), lim.max))
+            out.append((mirror, table))
+        return out
+
+    def _imported_memory(self, m) -> tuple:
+        """The memory module m imports, as this session holds it (spectest's, or a registered instance's), and
+        the shadow's; its size and bytes are copied to the shadow's, so that the link check and the data
+        segments see the memory the model left."""
         for mod, name, kind, _desc in m.imports:
             if kind != 2:
                 continue
@@ -380,14 +451,18 @@ class TransformerSession(Session):
                 src = self.registered.get(mod)
                 export = src.module.exports.get(name) if src is not None else None
                 if export is None or export[0] != 2:
-                    return None  # it will not link
+                    return None, None  # it will not link
                 memory = src.memory
             mirror = self.shadow._resolve(mod, name)
-            if mirror is not None and len(mirror.data) < len(memory):
+            if mirror is None or not hasattr(mirror, "data"):
+                return None, None
+            if len(mirror.data) < len(memory):
                 mirror.data.extend(bytes(len(memory) - len(mirror.data)))
                 mirror.type = type(mirror.type)(len(memory) // 65536, mirror.type.max)
-            return memory
-        return None
+            if not memory.unknown:
+                mirror.data[:] = memory
+            return memory, mirror
+        return None, None
 
     def _link(self, wasm: bytes, m, unreadable, memory: LinearMemory | None):
         if m is not None:
@@ -413,8 +488,7 @@ class TransformerSession(Session):
         instance.ref = self._ref
         if shadow is not None:
             self._by_shadow[id(shadow)] = instance
-            instance.tables = [[self._ref(a) if t.type.elem == "funcref" else _extern(a) for a in t.elements]
-                               for t in shadow.tables]
+            instance.tables = [self._held_table(t) for t in shadow.tables]
             instance.table_types = [t.type.elem for t in shadow.tables]
             instance.table_max = [min(t.max, self.shadow.store.max_table_elements) for t in shadow.tables]
             instance.elems = [[self._ref(a) if shadow.module.elems[x].type == "funcref" else _extern(a) for a in seg]
@@ -446,9 +520,7 @@ class TransformerSession(Session):
             if export is None or export[0] != kind:
                 continue
             why = f"shared with a module that imports it ({mod}.{name}), whose changes are not run here"
-            if kind == 1:  # (a memory is shared: instantiate)
-                src.unknown.setdefault("tables", why)
-            elif kind == 3 and desc[1]:  # a mutable global
+            if kind == 3 and desc[1]:  # a mutable global (memories and tables are shared: instantiate)
                 src.unknown.setdefault(("global", export[1]), why)
 
     def _instantiate(self, m, imported: LinearMemory | None = None):
