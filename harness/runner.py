@@ -251,21 +251,19 @@ class ScriptRunner:
         return self._expect_rejected(cmd, "malformed")
 
     def _expect_failed_instantiation(self, cmd: Command, wanted: type) -> Outcome:
+        wasm = self._binary(cmd)
         if self.mirror:  # a module that traps at instantiation keeps the segments it wrote before: so must the mirror
             try:
-                self.mirror.instantiate(self._binary(cmd))
+                self.mirror.instantiate(wasm)
             except ExecutorOutcome:
                 pass
-        return self._failed_instantiation(cmd, wanted)
-
-    def _failed_instantiation(self, cmd: Command, wanted: type) -> Outcome:
         text = cmd.raw.get("text", "")
         try:
-            self.session.instantiate(self._binary(cmd))
+            self.session.instantiate(wasm)
         except Unsupported as e:
             return Outcome("unsupported", message=e.message)
         except LinkError as e:
-            declined = self._imports_declined(self._binary(cmd))
+            declined = self._imports_declined(wasm)
             if declined:
                 return Outcome("unsupported", message=declined)
             if wanted is LinkError and text_matches(text, e.message):

@@ -99,7 +99,7 @@ def test_a_table_size_no_grow_leaves_is_not_expanded():
     """A faulty model may write any word to a size cell: the decoder lists no elements for a size past the
     table cells (a size of 2^32 - 1 once made a 4-billion-entry dict and the executor process was killed),
     and the executor makes the tables unknown instead of growing them."""
-    from harness.executors.transformer import ModuleInstance
+    from harness.executors.transformer import ModuleInstance, Table
     from reference_model.compiler import vocabulary as vocab
     from reference_model.program.decoding import _grown
     from reference_model.program.encoding import ProgramPrompt
@@ -112,9 +112,10 @@ def test_a_table_size_no_grow_leaves_is_not_expanded():
     from reference_model.program.binary import decode_module
 
     inst = ModuleInstance(decode_module(wasmtime.wat2wasm("(module (table 1 externref))")), {})
-    inst.tables, inst.table_types = [[None]], ["externref"]
+    inst.tables, inst.table_types = [Table([None])], ["externref"]
     inst.grow_tables([(0xFFFFFFFF, {})])
-    assert inst.tables == [[None]] and "tables" in inst.unknown
+    assert inst.tables == [[None]] and inst.any_unknown()
+    assert inst.unknown_reason({"tables"}).endswith("a call left table 0 with 4294967295 elements")
 
 
 def test_a_trace_past_the_recency_range_is_unsupported(monkeypatch):

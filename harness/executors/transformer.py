@@ -70,10 +70,12 @@ class ModuleInstance:
         self.memory = memory if memory is not None else LinearMemory()
         # data segments dropped (data.drop, and active ones once instantiated): memory.init sees them empty
         self.dropped = {x for x, (_mem, offset, _data) in enumerate(module.data) if offset != -1}
-        self.unknown: dict = {}  # part of the state ("memory", "tables", ("global", i)) -> why it is unknown here
+        # part of the state (("global", i); "tables" while they are not held here) -> why it is unknown here;
+        # a memory's and a held table's reason is on the object, which instances share
+        self.unknown: dict = {}
         self.shadow = None  # the reference interpreter's instance of the module (linking checks)
         # tables and element segments as encode_invocation takes them (None: not known here)
-        self.tables: list | None = None
+        self.tables: list[Table] | None = None
         self.elems: list | None = None
         self.ref = None  # store address -> Ref (the session's)
         self.funcs: list | None = None  # the Ref of each of the module's functions (ref.func)
@@ -83,9 +85,12 @@ class ModuleInstance:
     def unknown_reason(self, parts) -> str:
         """Why one of ``parts`` is unknown ("" if all are known); ("global", None) stands for every global."""
         for part in sorted(parts, key=str):
-            why = self.memory.unknown if part == "memory" else self.unknown.get(part)
-            if part == "tables" and not why:
-                why = next((t.unknown for t in self.tables or () if getattr(t, "unknown", "")), None)
+            if part == "memory":
+                why = self.memory.unknown
+            elif part == "tables" and self.tables is not None:
+                why = next((t.unknown for t in self.tables if t.unknown), None)
+            else:
+                why = self.unknown.get(part)
             if why is None and isinstance(part, tuple):  # a global: unknown if every global is
                 why = self.unknown.get(("global", None))
                 if why is None and part[1] is None:  # every global: unknown if any one is
@@ -95,18 +100,18 @@ class ModuleInstance:
         return ""
 
     def mark_unknown(self, part, why: str) -> None:
-        """Part of the state is unknown from now on (a memory: for every instance sharing it); the first reason stays."""
+        """Part of the state is unknown from now on (a memory or a table: for every instance sharing it); the
+        first reason stays."""
         if part == "memory":
             self.memory.unknown = self.memory.unknown or why
-            return
-        self.unknown.setdefault(part, why)
-        if part == "tables":
-            for t in self.tables or ():
-                if isinstance(t, Table):
-                    t.unknown = t.unknown or why
+        elif part == "tables" and self.tables is not None:
+            for t in self.tables:
+                t.unknown = t.unknown or why
+        else:
+            self.unknown.setdefault(part, why)
 
     def any_unknown(self) -> bool:
-        return bool(self.unknown or self.memory.unknown or any(getattr(t, "unknown", "") for t in self.tables or ()))
+        return bool(self.unknown or self.memory.unknown or any(t.unknown for t in self.tables or ()))
 
     def held(self, kind: str, payload):
         """A reference as the executor holds it, from the trace's payload: a funcref's Ref, an externref's
