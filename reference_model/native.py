@@ -145,6 +145,8 @@ class Packed(NamedTuple):
     readout: int  # matrix of the readout
     rest_near: np.ndarray  # (L, D) uint8: input d of a feed-forward layer reaches a unit on at rest or one whose
     #                        W2 row shares an output with a unit on at rest (see _rest_near)
+    prompt_live: np.ndarray  # (L, 2) uint8: a layer's look-up, its feed-forward, needed at a prompt position
+    #                          (see _prompt_live)
 
 
 _PACKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> (versions of its buffers, Packed)
@@ -233,7 +235,7 @@ def _pack(model) -> Packed:
     return Packed(tok, pos,
                   layers, np.array(hmap, np.int64).reshape(-1, 2), mats, rowptr, col, val, bias,
                   np.array(rest + [0] * 8, np.uint8), rest_out, rest_nz, rest_order.astype(np.int64),
-                  emb_ptr, emb_idx, readout, _rest_near(model, dt))
+                  emb_ptr, emb_idx, readout, _rest_near(model, dt), _prompt_live(model))
 
 
 def _on_at_rest(ffn) -> np.ndarray:
@@ -271,6 +273,45 @@ def _rest_near(model, dt) -> np.ndarray:
         w1 = ffn.w_in.detach().cpu().numpy().astype(dt) != 0  # (D, 2F)
         near[li] = (w1[:, :F] & unit_near).any(axis=1) | (w1[:, F:] & unit_near).any(axis=1)
     return near
+
+
+def _prompt_live(model) -> np.ndarray:
+    """Per layer: [its look-up (queries, output) is needed, its feed-forward is needed] at a prompt position.
+
+    Nothing is read out at a prompt position: all it leaves for later
+    positions is the keys and values it appends to every attention layer.
+    So an entry d of the residual stream is *live* before layer l if a key
+    or value projection of layer l or later reads it (their W_qkv rows),
+    or a part of a layer that is needed reads it: going back from the last
+    layer, a feed-forward layer is needed if a unit of it writes a live
+    entry (its W2), and then the inputs of those units are live (W1, pre
+    and gate); a look-up is needed if its output projection (W_o) writes a
+    live entry, and then its queries' inputs are live.  Everything else
+    computed at a prompt position is never read, so the engine skips it
+    there: the keys and values appended are the same bits.  (The compiled
+    model: layer 0's look-up and the first two feed-forward layers; the
+    prompt's keys and values need nothing else.)  Entries are what the CSR
+    keeps (non-zero or NaN).
+    """
+    live = np.zeros(model.tok_emb.shape[1], np.bool_)
+    need = np.zeros((len(model.ffn), 2), np.uint8)
+    for li in reversed(range(len(model.ffn))):
+        attn, ffn = model.attn[li], model.ffn[li]
+        if ffn is not None:
+            F = ffn.f
+            w_in, w_out = ffn.w_in.detach().cpu().numpy() != 0, ffn.w_out.detach().cpu().numpy() != 0
+            units = w_out[:, live].any(axis=1)
+            if units.any():
+                need[li, 1] = 1
+                live |= w_in[:, :F][:, units].any(axis=1) | w_in[:, F:][:, units].any(axis=1)
+        if attn is not None:
+            H = attn.heads
+            w_qkv = attn.w_qkv.detach().cpu().numpy() != 0
+            if (attn.w_o.detach().cpu().numpy() != 0)[:, live].any():
+                need[li, 0] = 1
+                live |= w_qkv[:, : 2 * H].any(axis=1)
+            live |= w_qkv[:, 2 * H :].any(axis=1)
+    return need
 
 
 def key_groups(attn) -> list[list[int]]:
@@ -397,13 +438,14 @@ def _listed(xm, mo, n, nz, zo):
 
 @njit(cache=True, nogil=True)
 def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, rest_out, rest_nz, rest_order, emb_ptr,
-           emb_idx, readout, rest_near,
+           emb_idx, readout, rest_near, prompt_live,
            keys_l, vals_l, vhash_l, gxy_l, ist_l, box_l, meta_l, aid_l, axy_l, eps, eta, fallbacks,
            feed, pos0, n, emit, stops, done, out_tok, out_sel, out_mar, out_top):
     """Run ``n`` positions of a batch through the model, all layers, in one call.
 
     feed (B, P): with ``emit`` false, the P positions fed are its columns
-    (a prompt; nothing is read out, n == P).  With ``emit`` true, P == 1:
+    (a prompt; nothing is read out, n == P, and only what its keys and values
+    need is computed: ``prompt_live``).  With ``emit`` true, P == 1:
     the first position takes feed[:, 0], every later one the token emitted
     at the position before; each emitted token goes to out_tok[i], each
     head's selected position / margin (0 for an exact tie) / best score to
@@ -553,46 +595,47 @@ def decode(tok_emb, pos_emb, layers, hmap, mats, rowptr, col, val, bias, rest, r
                     axy_l[a] = axy
                 if h2.ctypes.data != vhash.ctypes.data:  # the value table grew
                     vhash_l[a] = h2
-                K = meta[hk.M_K]
-                fallbacks[a] += hk._query_loop(keys, vals, gxy, ist, box, meta, hk._borrow(aid), hk._borrow(axy),
-                                               b_q[: B * H], b_qrow[: B * H], b_out_f, b_out_i, b_res_f, b_res_i, True,
-                                               b_cand, b_cs, b_pos, b_vmax, b_hints[a, : B * H], eps, eta, K,
-                                               4 + 6 * K, zero, ninf, True)
-                plus = meta[hk.M_T] > 1  # a single position's value is read as the copy reads it: + 0 when T > 1
-                for b in range(B):
-                    if not on[b]:
-                        if emit:
-                            for hh in range(H):
-                                out_sel[i, b, hoff + hh] = 0
-                                out_mar[i, b, hoff + hh] = zero
-                                out_top[i, b, hoff + hh] = zero
-                        continue
-                    xo, mo = _u(b * D), _u(b * Dm)  # row b of x and nzx, of xm
-                    nnz = 0
-                    for hh in range(H):
-                        qi, slot = b * H + hh, hmap[hm + hh, 1]
-                        vi = res_i[qi, 2]
-                        for d in range(dv):
-                            if vi < 0:
-                                v = res_f[qi, slot * dv + d]
-                            elif plus:
-                                v = vals[vi, slot * dv + d] + zero
-                            else:
-                                v = vals[vi, slot * dv + d]
-                            h[hh * dv + d] = v
-                            if v != 0:
-                                nzh[nnz] = hh * dv + d
-                                nnz += 1
-                        if emit:
-                            out_sel[i, b, hoff + hh] = res_i[qi, 0]
-                            out_mar[i, b, hoff + hh] = zero if res_i[qi, 1] > 1 else res_f[qi, dvs]
-                            out_top[i, b, hoff + hh] = res_f[qi, dvs + 1]
-                    no = _scatter_out(h, _u(0), nzh, _u(0), nnz, layers[li, 4], mats, rowptr, col, val, acc, omark,
-                                      olist)
-                    if _residual(x, xo, acc, olist, no, omark, xm, mo):
-                        nnzx[b] = _listed(xm, mo, Dm, nzx, xo)
+                if emit or prompt_live[li, 0] != 0:  # at a prompt position, only if something reads it
+                    K = meta[hk.M_K]
+                    fallbacks[a] += hk._query_loop(keys, vals, gxy, ist, box, meta, hk._borrow(aid),
+                                                   hk._borrow(axy), b_q[: B * H], b_qrow[: B * H], b_out_f, b_out_i,
+                                                   b_res_f, b_res_i, True, b_cand, b_cs, b_pos, b_vmax,
+                                                   b_hints[a, : B * H], eps, eta, K, 4 + 6 * K, zero, ninf, True)
+                    plus = meta[hk.M_T] > 1  # a single position's value is read as the copy reads it: + 0 when T > 1
+                    for b in range(B):
+                        if not on[b]:
+                            if emit:
+                                for hh in range(H):
+                                    out_sel[i, b, hoff + hh] = 0
+                                    out_mar[i, b, hoff + hh] = zero
+                                    out_top[i, b, hoff + hh] = zero
+                            continue
+                        xo, mo = _u(b * D), _u(b * Dm)  # row b of x and nzx, of xm
+                        nnz = 0
+                        for hh in range(H):
+                            qi, slot = b * H + hh, hmap[hm + hh, 1]
+                            vi = res_i[qi, 2]
+                            for d in range(dv):
+                                if vi < 0:
+                                    v = res_f[qi, slot * dv + d]
+                                elif plus:
+                                    v = vals[vi, slot * dv + d] + zero
+                                else:
+                                    v = vals[vi, slot * dv + d]
+                                h[hh * dv + d] = v
+                                if v != 0:
+                                    nzh[nnz] = hh * dv + d
+                                    nnz += 1
+                            if emit:
+                                out_sel[i, b, hoff + hh] = res_i[qi, 0]
+                                out_mar[i, b, hoff + hh] = zero if res_i[qi, 1] > 1 else res_f[qi, dvs]
+                                out_top[i, b, hoff + hh] = res_f[qi, dvs + 1]
+                        no = _scatter_out(h, _u(0), nzh, _u(0), nnz, layers[li, 4], mats, rowptr, col, val, acc, omark,
+                                          olist)
+                        if _residual(x, xo, acc, olist, no, omark, xm, mo):
+                            nnzx[b] = _listed(xm, mo, Dm, nzx, xo)
                 hoff += H
-            if F > 0:
+            if F > 0 and (emit or prompt_live[li, 1] != 0):
                 m, bo, ro = layers[li, 5], mats[layers[li, 5], 3], layers[li, 11]
                 uro, ubo, uF = _u(ro), _u(bo), _u(F)
                 for b in range(B):
@@ -747,6 +790,7 @@ class Engine:
         w = self.w
         ran = decode(w.tok_emb, w.pos_emb, w.layers, w.hmap, w.mats, w.rowptr, w.col, w.val, w.bias, w.rest,
                      w.rest_out, w.rest_nz, w.rest_order, w.emb_ptr, w.emb_idx, w.readout, w.rest_near,
+                     w.prompt_live,
                      *lists, c0._eps, c0._eta, self.fallbacks, feed, pos0, n, emit, stops, done, *outs)
         for c, vhash, aid, axy in zip(self.caches, lists[2], lists[7], lists[8]):  # arena, table: maybe reallocated
             c._vhash, c._aid, c._axy = vhash, aid, axy

@@ -304,3 +304,33 @@ def test_native_outputs_grown_past_their_upfront_room_keep_every_step(monkeypatc
     assert max(len(t) for t in got.tokens) > 2 * 64  # past at least one doubling
     _same(want, got)
 
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_prompt_positions_compute_only_what_later_keys_and_values_read(dtype):
+    """At a prompt position the engine skips what no key or value of a later layer reads (prompt_live): the
+    last attention layer's look-up and the layers after it.  That gives torch's bits; computing everything
+    (forced to 1) changes nothing; skipping what the keys need (forced to 0) changes the scores the look-ups see."""
+    import numpy as np
+
+    from reference_model.native import _PACKS, packed
+
+    model = _random_model(dtype, 150)
+    w = packed(model)
+    # layer 0's look-up and feed-forward feed layer 2's keys and values, layer 1's units on at rest too;
+    # layer 2 is the last attention layer: nothing reads its look-up or its feed-forward at a prompt position
+    assert w.prompt_live.tolist() == [[1, 1], [0, 1], [0, 0]]
+    assert packed(compiled_model("cpu", "f64")).prompt_live.sum() < 3 + 15  # the compiled model skips most layers
+    prompts = [[1, 5, 7, 9, 2, 4, 6, 8], [3, 3], [11, 12, 13, 14, 15, 16]]
+    kw = dict(max_new_tokens=200, stop_tokens=[0], backend="hull")
+    torch_run = model.generate(prompts, engine="torch", **kw)
+    _same(torch_run, model.generate(prompts, engine="native", **kw))
+    versions = _PACKS[model][0]
+    try:
+        _PACKS[model] = (versions, w._replace(prompt_live=np.ones_like(w.prompt_live)))
+        _same(torch_run, model.generate(prompts, engine="native", **kw))
+        _PACKS[model] = (versions, w._replace(prompt_live=np.zeros_like(w.prompt_live)))
+        wrong = model.generate(prompts, engine="native", **kw)  # the prompt's keys miss layer 0's look-up
+        assert any(not torch.equal(x, y) for x, y in zip(wrong.best, torch_run.best))
+    finally:
+        _PACKS[model] = (versions, w)
