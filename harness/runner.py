@@ -319,8 +319,8 @@ class ScriptRunner:
         if m is None or isinstance(m, _Unavailable) or action["type"] != "invoke":
             return outcome
         args = [parse_arg(a) for a in action.get("args", [])]
-        try:
-            ref = self.mirror.invoke(m, action["field"], args)
+        try:  # on the executor's call stack, when it tells its size: the spec leaves that to the implementation
+            ref = self.mirror.invoke(m, action["field"], args, **({"cells": inv.cells} if inv.cells else {}))
         except ExecutorOutcome as e:
             ref = _invocation_of(e)
             if ref is None:
@@ -396,7 +396,7 @@ def _invocation_of(err: ExecutorOutcome) -> Invocation | None:
         return None
     return Invocation(values=[], steps=err.steps if err.steps is not None else len(err.trace),
                       trace=err.trace, trace_hash=trace_hash(err.trace), min_margin=err.min_margin,
-                      near_tie=err.near_tie)
+                      near_tie=err.near_tie, cells=err.cells)
 
 
 def with_near_tie(outcome: Outcome, attention) -> Outcome:

@@ -23,6 +23,9 @@ class ExecutorOutcome(Exception):
     # (harness.executors.base.NearTie / min_margin in machine epsilons)
     min_margin: float | None = None
     near_tie: object | None = None
+    # the executor's call stack (reference_model.interpreter.CellStack), so that the trace oracle exhausts it
+    # where the executor does
+    cells: object | None = None
 
     def __init__(self, message: str):
         super().__init__(message)

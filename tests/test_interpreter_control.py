@@ -187,6 +187,32 @@ def test_call_stack_exhaustion_at_configured_depth():
     assert not isinstance(info.value, Trap)
 
 
+def test_a_cell_stack_exhausts_where_its_call_sites_say():
+    """With a CellStack (another implementation's stack, in cells) a call exhausts the stack when its frame's
+    fp + top reaches the limit, and the callee's frame starts at fp + advance; a call site it does not cover is
+    counted by max_depth again.  The trace ends with the last call made, as at the depth limit."""
+    from reference_model.interpreter import CellStack, invoke
+
+    store, inst = instance("(module (func $f (export \"f\") (call $f)) (func (export \"g\") (call $f)))")
+    f, g = inst.exports["f"], inst.exports["g"]
+    # frames at fp 10, 13, 16, ...: the call from fp 10 + 3k is made while 10 + 3k + 5 < 100, so for k = 0..28
+    with pytest.raises(Exhaustion) as info:
+        invoke(store, f, [], trace=True, cells=CellStack(10, 100, {(0, 0): (3, 5)}))
+    assert [(r.depth, r.op) for r in info.value.trace] == [(k, "call") for k in range(29)]
+    with pytest.raises(Exhaustion) as info:  # one cell more: the same
+        invoke(store, f, [], trace=True, cells=CellStack(10, 101, {(0, 0): (3, 5)}))
+    assert len(info.value.trace) == 29
+    with pytest.raises(Exhaustion) as info:  # a frame's worth more: one call more
+        invoke(store, f, [], trace=True, cells=CellStack(10, 103, {(0, 0): (3, 5)}))
+    assert len(info.value.trace) == 30
+    with pytest.raises(Exhaustion) as info:  # g's call is not covered: f's frames are counted by max_depth
+        invoke(store, g, [], trace=True, cells=CellStack(10, 100, {(0, 0): (3, 5)}))
+    assert len(info.value.trace) == store.max_depth - 1
+    with pytest.raises(Exhaustion) as info:  # g's call covered, from fp 10: f's frames start at 20
+        invoke(store, g, [], trace=True, cells=CellStack(10, 100, {(0, 0): (3, 5), (1, 0): (10, 12)}))
+    assert len(info.value.trace) == 1 + 25  # f's calls from fp 20 + 3k while 25 + 3k < 100: k = 0..24
+
+
 @pytest.mark.parametrize("text, feature", [
     ("(module (func (result v128) (v128.const i64x2 0 0)))", "simd"),
     ("(module (memory i64 1))", "memory64"),

@@ -477,3 +477,53 @@ def test_i64_division_paths_match_the_reference_on_hull(export, a, b):
     want = _outcome(ReferenceExecutor().open_session(), wasm, export, args)
     assert got[:2] == want[:2]
     assert [r.canonical() for r in got[2]] == [r.canonical() for r in want[2]]
+
+
+EXHAUSTION = """(module
+  (func $runaway (export "runaway") (call $runaway))
+  (func $m1 (export "mutual-runaway") (call $m2))
+  (func $m2 (call $m1))
+  (func $wide (export "wide-runaway") (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64)
+    (call $wide))
+  (func $div (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+  (func (export "trap-in-callee") (param i32) (result i32) (i32.add (i32.const 5) (call $div (local.get 0)))))
+(assert_exhaustion (invoke "runaway") "call stack exhausted")
+(assert_exhaustion (invoke "mutual-runaway") "call stack exhausted")
+(assert_exhaustion (invoke "wide-runaway") "call stack exhausted")
+(assert_trap (invoke "trap-in-callee" (i32.const 0)) "integer divide by zero")
+"""
+
+
+def _exhaustion_rows(tmp_path, skip=()):
+    from harness.run import RunSpec, base_row
+    from harness.runner import ScriptRunner
+    from harness.wast import load_script
+
+    path = tmp_path / "exhaustion.wast"
+    path.write_text("\n".join(line for line in EXHAUSTION.splitlines()
+                               if not (line.startswith("(assert") and any(k in line for k in skip))))
+    executor = TransformerExecutor("cpu-f64-hull")
+    base = base_row(RunSpec(executor="transformer", config="cpu-f64-hull"), executor)
+    return [(r["export"], r["status"], r["steps"]) for r in
+            ScriptRunner(load_script(path), executor, base, oracle=ReferenceExecutor()).rows() if r["kind"] != "module"]
+
+
+def test_the_oracle_exhausts_the_models_call_stack_where_the_model_does(tmp_path, monkeypatch):
+    """The call stack's size is the implementation's: the trace oracle runs on the model's stack (CellStack: its
+    frames' cells, the machine's stack_limit), so a runaway recursion's exhaustion trace equals the reference's
+    record for record (14,987 calls deep here, past the reference's own 10,000 frames; fewer with wider frames).
+    A call whose callee trapped keeps the caller's height while the callee ran (without its results), as in the
+    reference.  The oracle on its own depth limit, or on a stack a frame smaller than the model's, diverges."""
+    import harness.executors.transformer as tx
+    from reference_model.compiler.machine_to_graph import MachineDescription
+
+    rows = _exhaustion_rows(tmp_path)
+    assert [(e, s) for e, s, _ in rows] == [("runaway", "pass"), ("mutual-runaway", "pass"), ("wide-runaway", "pass"),
+                                            ("trap-in-callee", "pass")]
+    assert rows[0][2] == rows[1][2] == 14987 and 100 < rows[2][2] < 1000
+    smaller = MachineDescription(stack_limit=MachineDescription().stack_limit - 40)  # a wide frame (33 cells) less
+    monkeypatch.setattr(tx, "MachineDescription", lambda: smaller)
+    skip = ('"runaway"', '"mutual-runaway"')  # (the wide frames alone: shorter traces)
+    assert [s for _, s, _ in _exhaustion_rows(tmp_path, skip)] == ["trace_divergence", "pass"]
+    monkeypatch.setattr(tx, "CellStack", lambda *a: None)  # no stack told: the oracle's 10,000 frames
+    assert [s for _, s, _ in _exhaustion_rows(tmp_path, skip)] == ["trace_divergence", "pass"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from reference_model.errors import LinkError, Unsupported
-from reference_model.interpreter import Func, Global, HostModule, Memory, Store, Table, invoke, load
+from reference_model.interpreter import CellStack, Func, Global, HostModule, Memory, Store, Table, invoke, load
 from reference_model.interpreter.binary import FuncType, GlobalType, Limits, TableType
 from reference_model.trace import trace_hash
 from reference_model.values import Value
@@ -66,9 +66,10 @@ class ReferenceSession(Session):
             raise LinkError(f"no exported {kind.__name__.lower()} {field!r}")
         return ext
 
-    def invoke(self, instance, field: str, args: list[Value]) -> Invocation:
+    def invoke(self, instance, field: str, args: list[Value], cells: CellStack | None = None) -> Invocation:
+        """``cells``: the call stack of the executor this session is the trace oracle of (CellStack)."""
         func = self._export(instance, field, Func)
-        result = invoke(self.store, func, args, trace=self.trace)
+        result = invoke(self.store, func, args, trace=self.trace, cells=cells)
         return Invocation(
             values=result.values,
             steps=result.steps,

@@ -16,7 +16,9 @@ import torch
 import wasmtime
 
 from reference_model.compiler import vocabulary as vocab
+from reference_model.compiler.machine_to_graph import MachineDescription
 from reference_model.determinism import pinned, settings
+from reference_model.interpreter import CellStack
 from reference_model.errors import (Exhaustion, ExecutorOutcome, LinkError, MalformedOutput, ModuleRejected, StepLimit,
                                     Trap, Unsupported)
 from reference_model.program.binary import const_value, decode_module
@@ -309,6 +311,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         err = MalformedOutput(f"malformed trace: {e}")
         err.min_margin, err.near_tie = min_margin, near_tie
         raise err from None
+    cells = CellStack(prompt.fp0, MachineDescription().stack_limit, prompt.call_sites())  # the model's call stack
     provenance = {"selected": gen.selected[row], "margin": gen.margin[row], "best": gen.best[row]}
     if run.pages is not None and run.pages * 65536 > len(instance.memory):  # memory.grow (before the writes)
         instance.memory.extend(bytes(run.pages * 65536 - len(instance.memory)))
@@ -322,26 +325,27 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     if run.outcome in ("trap", "exhaustion"):
         instance.globals.update(run.global_writes)
     if run.outcome == "trap":
-        raise _with(Trap(run.message), run, min_margin, near_tie)
+        raise _with(Trap(run.message), run, min_margin, near_tie, cells)
     if run.outcome == "exhaustion":
-        raise _with(Exhaustion(run.message), run, min_margin, near_tie)
+        raise _with(Exhaustion(run.message), run, min_margin, near_tie, cells)
     if run.outcome == "unsupported":
-        raise _with(Unsupported(run.message), run, min_margin, near_tie)
+        raise _with(Unsupported(run.message), run, min_margin, near_tie, cells)
     if run.outcome == "incomplete":
         if room < budget and len(tokens) >= room:
-            raise _with(past_recency, run, min_margin, near_tie)
-        raise _with(StepLimit(f"step limit {max_steps} reached"), run, min_margin, near_tie)
+            raise _with(past_recency, run, min_margin, near_tie, cells)
+        raise _with(StepLimit(f"step limit {max_steps} reached"), run, min_margin, near_tie, cells)
     instance.globals.update(run.global_writes)
     return Invocation([Value(t, r) for t, r in zip(prompt.result_types, run.results)], steps=len(run.records), tokens=len(tokens),
                       trace=run.records, trace_hash=trace_hash(run.records), min_margin=min_margin, near_tie=near_tie,
-                      provenance=provenance, extra={"slots_executed": run.steps, "prompt_tokens": len(prompt.tokens),
+                      provenance=provenance, cells=cells, extra={"slots_executed": run.steps, "prompt_tokens": len(prompt.tokens),
                              "needle_position": row, "batch": len(prompts)})
 
 
-def _with(outcome, run, min_margin, near_tie):
+def _with(outcome, run, min_margin, near_tie, cells):
     outcome.trace = run.records
     outcome.steps = len(run.records)
     outcome.min_margin, outcome.near_tie = min_margin, near_tie
+    outcome.cells = cells
     return outcome
 
 

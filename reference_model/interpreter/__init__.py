@@ -8,10 +8,11 @@ Public surface:
     gc, exceptions, tail-call, memory64, threads, multi-memory, ...).
 ``Store(max_depth=...)``, ``Store.instantiate(module, resolve) -> ModuleInstance``
     link and instantiate; raises LinkError, InstantiationTrap, Exhaustion.
-``invoke(store, func, args, *, trace=False, max_steps=None) -> Result``
+``invoke(store, func, args, *, trace=False, max_steps=None, cells=None) -> Result``
     call a function with ``Value`` arguments; raises Trap, Exhaustion,
     StepLimit.  With ``trace=True`` the result holds the TraceRecords of
-    docs/trace.md.
+    docs/trace.md.  ``cells`` (a ``CellStack``) sizes the call stack as
+    another implementation does (machine.py).
 
 Files: ``binary`` (decoder), ``opcodes`` (the instruction table),
 ``numerics`` (integer and float semantics), ``traps`` (messages),
@@ -26,7 +27,7 @@ from reference_model.trace import TraceRecord
 from reference_model.values import MASK, Value
 
 from .binary import FuncType, Module, decode
-from .machine import execute
+from .machine import CellStack, execute
 from .runtime import Func, Global, HostModule, Memory, ModuleInstance, Store, Table
 from .validate import validate_binary
 
@@ -62,22 +63,23 @@ def to_bits(v: Value, type_: str):
 
 
 def invoke(store: Store, func: Func, args: list[Value], *, trace: bool = False,
-           max_steps: int | None = None) -> Result:
+           max_steps: int | None = None, cells: CellStack | None = None) -> Result:
     """Call ``func`` with ``args``; the results as Values, the steps executed and the trace.
 
     Raises Trap (spec wording), Exhaustion("call stack exhausted"),
     StepLimit, and TypeError for arguments that do not fit the signature;
-    the outcomes carry ``steps`` and, when tracing, ``trace``.
+    the outcomes carry ``steps`` and, when tracing, ``trace``.  With
+    ``cells`` the call stack is that CellStack's (where it exhausts).
     """
     params = func.type.params
     if len(args) != len(params):
         raise TypeError(f"wrong number of arguments: expected {len(params)}, got {len(args)}")
     bits = [to_bits(a, t) for a, t in zip(args, params)]
     records: list | None = [] if trace else None
-    results, steps = execute(store, func, bits, records, max_steps)
+    results, steps = execute(store, func, bits, records, max_steps, cells)
     values = [Value(t, b) for t, b in zip(func.type.results, results)]
     return Result(values, steps, records)
 
 
-__all__ = ["load", "decode", "invoke", "Result", "Store", "Module", "ModuleInstance", "HostModule", "Func",
+__all__ = ["load", "decode", "invoke", "Result", "CellStack", "Store", "Module", "ModuleInstance", "HostModule", "Func",
            "Table", "Memory", "Global", "FuncType", "execute"]

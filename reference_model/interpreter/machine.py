@@ -19,8 +19,16 @@ fetched and completed when the callee returns (its ``pushed`` are the
 callee's results).  On a trap the trapping instruction has no record; the
 calls still waiting for their callee keep their place with ``pushed``
 empty and the caller's height while the callee ran.
+
+The call stack's size is the implementation's to choose (the spec leaves
+it open): by default a call exhausts it at ``store.max_depth`` frames; a
+``CellStack`` makes it another implementation's stack, counted in cells,
+so that the canonical trace exhausts exactly where that implementation's
+does (the transformer executor's, whose frames are cells of its memory).
 """
 from __future__ import annotations
+
+from typing import Mapping, NamedTuple
 
 from reference_model.errors import ExecutorOutcome, Exhaustion, StepLimit, Trap
 from reference_model.trace import TraceRecord, Write
@@ -33,16 +41,34 @@ from .flatcode import (BINOP, BR, BR_IF, BR_IF_RETURN, BR_TABLE, CALL, CALL_INDI
                        TABLE_GET, TABLE_GROW, TABLE_INIT, TABLE_SET, TABLE_SIZE, UNOP, UNREACHABLE)
 from .runtime import PAGE, Func, Store
 
+
+class CellStack(NamedTuple):
+    """An implementation's call stack, in cells: where its calls exhaust it.
+
+    The invoked function's frame starts at cell ``fp0``.  A call at
+    ``calls[(function index, pc)] = (advance, top)`` made from a frame at
+    ``fp`` exhausts the stack when ``fp + top >= limit``; otherwise the
+    callee's frame starts at ``fp + advance``.  ``calls`` covers the call
+    sites of the invoked function's module; above a call it does not cover
+    (or one made in another module's function) the frames are counted by
+    ``store.max_depth`` again.
+    """
+
+    fp0: int
+    limit: int
+    calls: Mapping
+
 _U32 = 0xFFFFFFFF
 
 
 def execute(store: Store, func: Func, args: list, trace: list | None = None,
-            max_steps: int | None = None) -> tuple[list, int]:
+            max_steps: int | None = None, cells: CellStack | None = None) -> tuple[list, int]:
     """The results (bits) of calling ``func`` with ``args`` (bits), and the steps executed.
 
     Appends TraceRecords to ``trace`` when it is a list.  Raises Trap (with
     the spec's message), Exhaustion("call stack exhausted") when the call
-    depth would exceed ``store.max_depth``, StepLimit after ``max_steps``
+    depth would exceed ``store.max_depth`` (or ``cells`` says the call
+    exhausts that stack: CellStack), StepLimit after ``max_steps``
     instructions.  The exceptions carry ``steps`` (and ``trace``) so far.
     """
     if func.host is not None:
@@ -64,6 +90,8 @@ def execute(store: Store, func: Func, args: list, trace: list | None = None,
     mem = meminst.data if meminst is not None else None
     globals_ = inst.globals
     pc0 = 0
+    home = inst  # the module whose call sites `cells` describes
+    fp = None if cells is None else cells.fp0  # the frame's first cell, where a CellStack counts it
     try:
         while True:
             ins = code[pc]
@@ -169,13 +197,18 @@ def execute(store: Store, func: Func, args: list, trace: list | None = None,
                     stack.extend(f.host(args))
                     pc += 1
                 else:
-                    if len(frames) + 1 >= max_depth:
+                    site = None if fp is None or inst is not home else cells.calls.get((fidx, pc0))
+                    if site is None:
+                        if len(frames) + 1 >= max_depth:
+                            raise traps.exhausted()
+                    elif fp + site[1] >= cells.limit:
                         raise traps.exhausted()
                     slot = None
                     if trace is not None:
                         slot = len(trace)
                         trace.append(None)  # completed when the callee returns
-                    frames.append((code, ops, pushes, nres, stack, locals_, pc + 1, inst, fidx, slot, pc0))
+                    frames.append((code, ops, pushes, nres, stack, locals_, pc + 1, inst, fidx, slot, pc0, fp))
+                    fp = None if site is None else fp + site[0]
                     fc = f.flat_code()
                     code, ops, pushes, nres = fc.code, fc.ops, fc.pushes, len(fc.type.results)
                     args.extend(fc.local_zeros)
@@ -215,7 +248,7 @@ def execute(store: Store, func: Func, args: list, trace: list | None = None,
                     trace.append(TraceRecord(len(trace), len(frames), fidx, pc0, ops[pc0], (), nres))
                 if not frames:
                     return results, steps
-                code, ops, pushes, nres, stack, locals_, pc, caller, fidx, slot, call_pc = frames.pop()
+                code, ops, pushes, nres, stack, locals_, pc, caller, fidx, slot, call_pc, fp = frames.pop()
                 stack.extend(results)
                 if caller is not inst:
                     inst = caller
@@ -374,6 +407,6 @@ def execute(store: Store, func: Func, args: list, trace: list | None = None,
 def _close_pending_calls(trace: list, frames: list[tuple]) -> None:
     """Give the calls whose callee never returned their record (pushed empty)."""
     for depth, frame in enumerate(frames):
-        _code, ops, _pushes, _nres, stack, _locals, _pc, _inst, fidx, slot, call_pc = frame
+        _code, ops, _pushes, _nres, stack, _locals, _pc, _inst, fidx, slot, call_pc, _fp = frame
         if slot is not None:
             trace[slot] = TraceRecord(slot, depth, fidx, call_pc, ops[call_pc], (), len(stack))

@@ -64,6 +64,7 @@ class Slot:
     ref: str = ""  # "funcref" / "externref": the value it pushes, writes or returns is an element word, read as its
     #                payload (payload_of)
     push: bool = False  # its record pushes the written value although the row does not (table.get's table.read)
+    results: int = 0  # a call's result values: while its callee runs, the caller's height is height - results
 
 
 @dataclass
@@ -80,6 +81,13 @@ class ProgramPrompt:
     result_types: tuple = ()
     # a call that may grow a table: per table (its size cell, its first element's cell, its element type)
     table_cells: list | None = None
+
+    def call_sites(self) -> dict:
+        """(function index, pc) -> (advance, top) of every call slot, as its immediates give them to the model:
+        the callee's frame starts at fp + advance, and the call exhausts the stack when fp + top reaches the
+        machine's stack_limit (compiler/machine_to_graph.py; the oracle's CellStack)."""
+        return {(s.func, s.pc): (s.imm[10] | s.imm[11] << 8, s.imm[2] | s.imm[3] << 8)
+                for s in self.slots if s.op in ("call", "call_indirect") and s.pc is not None}
 
 
 class Ref(NamedTuple):
@@ -1104,6 +1112,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
         return arity
     if code == 0x11:  # call_indirect: the callee comes from table 0 (compiler/tables.py)
         params, results = F.m.types[ins.imm[0]]
+        s.results = len(results)
         d = base + h - 1 - cells_of(params)
         t = ins.imm[1]
         if F.sizes[t] is None:
@@ -1117,6 +1126,7 @@ def _encode_plain(s, ins, op, h, base, nlocals, F, entry_slot, label, slots, whe
     if code == 0x10:
         callee = ins.imm[0]
         params, results = F.sig(callee)
+        s.results = len(results)
         nl = F.frame(callee)[1]
         d = base + h - cells_of(params)
         s.target = entry_slot[callee]
