@@ -18,9 +18,9 @@ import wasmtime
 from reference_model.compiler import vocabulary as vocab
 from reference_model.compiler.machine_to_graph import MachineDescription
 from reference_model.determinism import pinned, settings
-from reference_model.interpreter import CellStack
 from reference_model.errors import (Exhaustion, ExecutorOutcome, LinkError, MalformedOutput, ModuleRejected, StepLimit,
                                     Trap, Unsupported)
+from reference_model.interpreter import CellStack
 from reference_model.program.binary import const_value, decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
 from reference_model.program.encoding import (MAX_EXTERN, REF_TYPES, Extern, Ref, encode_invocation, global_type,
@@ -335,10 +335,11 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
             raise _with(past_recency, run, min_margin, near_tie, cells)
         raise _with(StepLimit(f"step limit {max_steps} reached"), run, min_margin, near_tie, cells)
     instance.globals.update(run.global_writes)
-    return Invocation([Value(t, r) for t, r in zip(prompt.result_types, run.results)], steps=len(run.records), tokens=len(tokens),
-                      trace=run.records, trace_hash=trace_hash(run.records), min_margin=min_margin, near_tie=near_tie,
-                      provenance=provenance, cells=cells, extra={"slots_executed": run.steps, "prompt_tokens": len(prompt.tokens),
-                             "needle_position": row, "batch": len(prompts)})
+    return Invocation([Value(t, r) for t, r in zip(prompt.result_types, run.results)], steps=len(run.records),
+                      tokens=len(tokens), trace=run.records, trace_hash=trace_hash(run.records), min_margin=min_margin,
+                      near_tie=near_tie, provenance=provenance, cells=cells,
+                      extra={"slots_executed": run.steps, "prompt_tokens": len(prompt.tokens), "needle_position": row,
+                             "batch": len(prompts)})
 
 
 def _with(outcome, run, min_margin, near_tie, cells):

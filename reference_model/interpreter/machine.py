@@ -58,6 +58,7 @@ class CellStack(NamedTuple):
     limit: int
     calls: Mapping
 
+
 _U32 = 0xFFFFFFFF
 
 
