@@ -1,6 +1,8 @@
 """The native engine (reference_model/native.py) against the torch engine, bit for bit."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 import wasmtime
@@ -264,13 +266,27 @@ def _comparator_model(dtype):
     return model
 
 
+@contextmanager
+def _forced(model, field, value):
+    """Within the block the native engine runs ``model`` with its packed ``field`` set to ``value`` everywhere."""
+    import numpy as np
+
+    from reference_model.native import _PACKS, packed
+
+    w = packed(model)
+    versions = _PACKS[model][0]
+    _PACKS[model] = (versions, w._replace(**{field: np.full_like(getattr(w, field), value)}))
+    try:
+        yield
+    finally:
+        _PACKS[model] = (versions, w)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_native_skips_units_at_rest_only_where_no_input_is_near_them(dtype):
     """The fast path (only the reached units, rest_out added) gives torch's bits; taking it where an input is
     near the units on at rest (rest_near forced to 0) does not; never taking it (forced to 1) changes nothing."""
-    import numpy as np
-
-    from reference_model.native import _PACKS, packed
+    from reference_model.native import packed
 
     model = _comparator_model(dtype)
     w = packed(model)
@@ -279,15 +295,11 @@ def test_native_skips_units_at_rest_only_where_no_input_is_near_them(dtype):
     kw = dict(max_new_tokens=200, stop_tokens=[0], backend="hull")
     torch_run = model.generate(prompts, engine="torch", **kw)
     _same(torch_run, model.generate(prompts, engine="native", **kw))
-    versions = _PACKS[model][0]
-    try:
-        _PACKS[model] = (versions, w._replace(rest_near=np.ones_like(w.rest_near)))
+    with _forced(model, "rest_near", 1):
         _same(torch_run, model.generate(prompts, engine="native", **kw))
-        _PACKS[model] = (versions, w._replace(rest_near=np.zeros_like(w.rest_near)))
+    with _forced(model, "rest_near", 0):
         wrong = model.generate(prompts, engine="native", **kw)
-        assert wrong.tokens[1] != torch_run.tokens[1]  # the row whose last prompt token (12) is near
-    finally:
-        _PACKS[model] = (versions, w)
+    assert wrong.tokens[1] != torch_run.tokens[1]  # the row whose last prompt token (12) is near
 
 
 def test_native_outputs_grown_past_their_upfront_room_keep_every_step(monkeypatch):
@@ -311,26 +323,21 @@ def test_prompt_positions_compute_only_what_later_keys_and_values_read(dtype):
     """At a prompt position the engine skips what no key or value of a later layer reads (prompt_live): the
     last attention layer's look-up and the layers after it.  That gives torch's bits; computing everything
     (forced to 1) changes nothing; skipping what the keys need (forced to 0) changes the scores the look-ups see."""
-    import numpy as np
-
-    from reference_model.native import _PACKS, packed
+    from reference_model.native import packed
 
     model = _random_model(dtype, 150)
     w = packed(model)
     # layer 0's look-up and feed-forward feed layer 2's keys and values, layer 1's units on at rest too;
     # layer 2 is the last attention layer: nothing reads its look-up or its feed-forward at a prompt position
     assert w.prompt_live.tolist() == [[1, 1], [0, 1], [0, 0]]
-    assert packed(compiled_model("cpu", "f64")).prompt_live.sum() < 3 + 15  # the compiled model skips most layers
+    # the compiled model: its prompts' keys and values need layer 0's look-up and the first two feed-forward layers
+    assert packed(compiled_model("cpu", "f64")).prompt_live.T.tolist() == [[1] + [0] * 14, [1, 1] + [0] * 13]
     prompts = [[1, 5, 7, 9, 2, 4, 6, 8], [3, 3], [11, 12, 13, 14, 15, 16]]
     kw = dict(max_new_tokens=200, stop_tokens=[0], backend="hull")
     torch_run = model.generate(prompts, engine="torch", **kw)
     _same(torch_run, model.generate(prompts, engine="native", **kw))
-    versions = _PACKS[model][0]
-    try:
-        _PACKS[model] = (versions, w._replace(prompt_live=np.ones_like(w.prompt_live)))
+    with _forced(model, "prompt_live", 1):
         _same(torch_run, model.generate(prompts, engine="native", **kw))
-        _PACKS[model] = (versions, w._replace(prompt_live=np.zeros_like(w.prompt_live)))
+    with _forced(model, "prompt_live", 0):
         wrong = model.generate(prompts, engine="native", **kw)  # the prompt's keys miss layer 0's look-up
-        assert any(not torch.equal(x, y) for x, y in zip(wrong.best, torch_run.best))
-    finally:
-        _PACKS[model] = (versions, w)
+    assert any(not torch.equal(x, y) for x, y in zip(wrong.best, torch_run.best))
