@@ -41,8 +41,7 @@ class MalformedTrace(Exception):
 def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
     slots = prompt.slots
     records: list = []
-    pending_calls: list = []  # indices of call records awaiting their results
-    slots_of: dict = {}  # a call record's index -> its slot
+    pending_calls: list = []  # (index, callee's result count) of the call records awaiting their results
     depth, slot_no, i, groups = 0, prompt.entry, 0, 0
     result = ()
     gw: dict = {}
@@ -51,10 +50,9 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
     fp = prompt.fp0
 
     def end(outcome: str, results: list = (), message: str = "") -> DecodedRun:
-        for k in pending_calls:  # a call whose callee never returned: no results, the height while it ran
+        for k, n_results in pending_calls:  # a callee that never returned: no results, the height while it ran
             r = records[k]
-            records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, (), r.height - slots_of[k].results,
-                                     r.writes)
+            records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, (), r.height - n_results, r.writes)
         return DecodedRun(records, list(results), outcome, message, steps=groups, global_writes=gw, dropped=dropped,
                           pages=cells.get(vocab.MEM_SIZE_CELL), grown=_grown(prompt, cells))
 
@@ -124,8 +122,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
             if slot.pc is not None:
                 records.append(TraceRecord(len(records), depth, slot.func, slot.pc, slot.mnemonic, pushed, height, writes))
             if op in ("call", "call_indirect"):
-                pending_calls.append(len(records) - 1)
-                slots_of[len(records) - 1] = slot
+                pending_calls.append((len(records) - 1, slot.results))
                 depth += 1
         if op in ("return", "return.v", "end.func", "end.func.v"):
             result = (v,) if op.endswith(".v") else ()
@@ -137,7 +134,7 @@ def decode_trace(prompt: ProgramPrompt, tokens: list) -> DecodedRun:
                     at += 1 + two_cells(t)
                 result = tuple(result)
             if pending_calls:
-                k = pending_calls.pop()
+                k, _ = pending_calls.pop()
                 r = records[k]
                 records[k] = TraceRecord(r.step, r.depth, r.func, r.pc, r.op, result, r.height, r.writes)
             depth -= 1
