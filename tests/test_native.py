@@ -1,8 +1,6 @@
 """The native engine (reference_model/native.py) against the torch engine, bit for bit."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
 import torch
 import wasmtime
@@ -266,18 +264,24 @@ def _comparator_model(dtype):
     return model
 
 
-@contextmanager
-def _forced(model, field, value):
-    """Within the block the native engine runs ``model`` with its packed ``field`` set to ``value`` everywhere."""
+def _with_pass_forced(model, field, prompts):
+    """Run ``prompts`` on the torch engine, then on the native engine as packed, with its packed ``field`` set to 1
+    everywhere, and set to 0 everywhere: the first two must give torch's bits; returns (torch's run, the run
+    with 0)."""
     import numpy as np
 
     from reference_model.native import _PACKS, packed
 
+    kw = dict(max_new_tokens=200, stop_tokens=[0], backend="hull")
+    torch_run = model.generate(prompts, engine="torch", **kw)
+    _same(torch_run, model.generate(prompts, engine="native", **kw))
     w = packed(model)
     versions = _PACKS[model][0]
-    _PACKS[model] = (versions, w._replace(**{field: np.full_like(getattr(w, field), value)}))
     try:
-        yield
+        _PACKS[model] = (versions, w._replace(**{field: np.ones_like(getattr(w, field))}))
+        _same(torch_run, model.generate(prompts, engine="native", **kw))
+        _PACKS[model] = (versions, w._replace(**{field: np.zeros_like(getattr(w, field))}))
+        return torch_run, model.generate(prompts, engine="native", **kw)
     finally:
         _PACKS[model] = (versions, w)
 
@@ -291,14 +295,7 @@ def test_native_skips_units_at_rest_only_where_no_input_is_near_them(dtype):
     model = _comparator_model(dtype)
     w = packed(model)
     assert w.rest_near[2].tolist() == [1] + [0] * (w.rest_near.shape[1] - 1)
-    prompts = [[1, 7, 9, 5], [3, 12], [11, 13, 14, 15, 16], [2, 4, 6]]
-    kw = dict(max_new_tokens=200, stop_tokens=[0], backend="hull")
-    torch_run = model.generate(prompts, engine="torch", **kw)
-    _same(torch_run, model.generate(prompts, engine="native", **kw))
-    with _forced(model, "rest_near", 1):
-        _same(torch_run, model.generate(prompts, engine="native", **kw))
-    with _forced(model, "rest_near", 0):
-        wrong = model.generate(prompts, engine="native", **kw)
+    torch_run, wrong = _with_pass_forced(model, "rest_near", [[1, 7, 9, 5], [3, 12], [11, 13, 14, 15, 16], [2, 4, 6]])
     assert wrong.tokens[1] != torch_run.tokens[1]  # the row whose last prompt token (12) is near
 
 
@@ -317,7 +314,6 @@ def test_native_outputs_grown_past_their_upfront_room_keep_every_step(monkeypatc
     _same(want, got)
 
 
-
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_prompt_positions_compute_only_what_later_keys_and_values_read(dtype):
     """At a prompt position the engine skips what no key or value of a later layer reads (prompt_live): the
@@ -333,11 +329,6 @@ def test_prompt_positions_compute_only_what_later_keys_and_values_read(dtype):
     # the compiled model: its prompts' keys and values need layer 0's look-up and the first two feed-forward layers
     assert packed(compiled_model("cpu", "f64")).prompt_live.T.tolist() == [[1] + [0] * 14, [1, 1] + [0] * 13]
     prompts = [[1, 5, 7, 9, 2, 4, 6, 8], [3, 3], [11, 12, 13, 14, 15, 16]]
-    kw = dict(max_new_tokens=200, stop_tokens=[0], backend="hull")
-    torch_run = model.generate(prompts, engine="torch", **kw)
-    _same(torch_run, model.generate(prompts, engine="native", **kw))
-    with _forced(model, "prompt_live", 1):
-        _same(torch_run, model.generate(prompts, engine="native", **kw))
-    with _forced(model, "prompt_live", 0):
-        wrong = model.generate(prompts, engine="native", **kw)  # the prompt's keys miss layer 0's look-up
+    torch_run, wrong = _with_pass_forced(model, "prompt_live", prompts)
+    # with 0, the prompt's keys miss layer 0's look-up
     assert any(not torch.equal(x, y) for x, y in zip(wrong.best, torch_run.best))
