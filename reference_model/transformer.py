@@ -43,6 +43,7 @@ WEIGHT_FORMATS = ("sparse", "dense")
 ENGINES = ("torch", "native")
 GROUPS_PER_THREAD = 4  # native engine: batch rows are decoded in this many groups per thread
 OUT_UPFRONT_BYTES = 2**30  # native engine: the per-step outputs of a known budget are reserved at once up to this
+SINK_SPAN = 2**16  # native engine with an attention sink: tokens decoded between two hand-overs (bounds the buffers)
 SPARSE_MIN = 16384
 BACKENDS = {"dense": "reference_model.attention.dense:DenseCache", "hull": "reference_model.attention.hull:HullCache"}
 
@@ -191,8 +192,29 @@ def _generation(rows) -> "Generation":
     return Generation(*(list(col) for col in zip(*out))) if out else Generation([], [], [], [], [])
 
 
+def _streamed(gen: "Generation", sink) -> "Generation":
+    """Hand each row's whole selected / margin / best to ``sink`` and return the Generation without them."""
+    for b, (sel, mar, top) in enumerate(zip(gen.selected, gen.margin, gen.best)):
+        sink(b, 0, sel, mar, top)
+    return gen._replace(selected=[s[:0] for s in gen.selected], margin=[m[:0] for m in gen.margin],
+                        best=[t[:0] for t in gen.best])
+
+
+def _hand_over(sink, group, start: int, toks: np.ndarray, into: tuple, stop_set: set, ended: np.ndarray) -> None:
+    """Give ``sink`` the rows' spans of one native piece of ``len(toks)`` tokens, starting at new token ``start``:
+    each row up to and including its first stop token; a row that ended (stop token, stop_when) gets no more."""
+    n = len(toks)
+    for i in np.flatnonzero(~ended):
+        col = toks[:, i]
+        hits = np.flatnonzero(np.isin(col, list(stop_set)))
+        end = int(hits[0]) + 1 if len(hits) else n
+        ended[i] = len(hits) > 0
+        sink(int(group[i]), start, *(torch.from_numpy(a[:end, i]) for a in into))
+
+
 class Generation(NamedTuple):
-    """What generate() returns, per batch row."""
+    """What generate() returns, per batch row (with an ``attention_sink``, selected / margin / best are empty:
+    the sink had them)."""
 
     tokens: list  # list[list[int]]: new tokens, up to and including the first stop token
     selected: list  # list[Tensor (steps, heads)]: position each head selected, per new token
@@ -303,6 +325,7 @@ class Transformer(nn.Module):
         threads: int = 1,
         check_every: int = 64,
         stop_when: Callable[[int, list], bool] | None = None,
+        attention_sink: Callable[[int, int, torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
     ) -> Generation:
         """Argmax-decode each prompt (left-padded into one batch) until every row stops.
 
@@ -317,13 +340,21 @@ class Transformer(nn.Module):
         ``threads`` threads; it asks ``stop_when`` after ``check_every``
         tokens and then each time a row's tokens grew by a quarter (a
         caller that re-reads the whole output then does O(n) work in all).
+        ``attention_sink(row, start, selected, margin, best)``, when given,
+        receives each row's per-token look-up outputs as consecutive spans
+        of its new tokens (``start``: the span's first token; arrays (n,
+        heads), valid during the call only) instead of the Generation
+        keeping them: the native engine then holds SINK_SPAN tokens of them
+        at a time, not the whole run's (29 heads x 24 bytes a token in
+        float64).
         """
         if weights not in WEIGHT_FORMATS:
             raise ValueError(f"unknown weight format {weights!r}; known: {', '.join(WEIGHT_FORMATS)}")
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
         if engine == "native":
-            return self._generate_native(prompts, max_new_tokens, stop_tokens, backend, check_every, stop_when, threads)
+            return self._generate_native(prompts, max_new_tokens, stop_tokens, backend, check_every, stop_when, threads,
+                                         attention_sink)
         dev = self.tok_emb.device
         B = len(prompts)
         grid, pad = _left_pad(prompts, self.config.pad_token)
@@ -363,10 +394,11 @@ class Transformer(nn.Module):
         mar_t = torch.stack(mar, dim=1).cpu() if mar else torch.zeros(B, len(out), 0)
         top_t = torch.stack(top, dim=1).cpu() if top else torch.zeros(B, len(out), 0)
         stop_set = set(int(s) for s in stops.tolist())
-        return _generation((toks[b].tolist()[: cut[b]], sel_t[b], mar_t[b], top_t[b], stop_set) for b in range(B))
+        gen = _generation((toks[b].tolist()[: cut[b]], sel_t[b], mar_t[b], top_t[b], stop_set) for b in range(B))
+        return gen if attention_sink is None else _streamed(gen, attention_sink)
 
     def _generate_native(self, prompts, max_new_tokens, stop_tokens, backend, check_every, stop_when,
-                         threads: int = 1) -> Generation:
+                         threads: int = 1, sink=None) -> Generation:
         """generate() on the native engine: the same batch layout, stopping rule and Generation.
 
         With ``threads`` > 1 the rows are split into GROUPS_PER_THREAD groups
@@ -383,7 +415,7 @@ class Transformer(nn.Module):
         # long as its longest row, so smaller groups keep both threads busy when row lengths differ
         n_groups = 1 if threads <= 1 else min(B, threads * GROUPS_PER_THREAD)
         groups = [g for g in np.array_split(np.arange(B), n_groups) if len(g)]
-        args = (grid, offset, stops, max_new_tokens, check_every, stop_when)
+        args = (grid, offset, stops, max_new_tokens, check_every, stop_when, sink)
         if len(groups) == 1:
             parts = [self._native_group(groups[0], *args)]
         else:
@@ -395,8 +427,10 @@ class Transformer(nn.Module):
         return _generation((row, sel_t[:, i], mar_t[:, i], top_t[:, i], stop_set)
                            for rows, sel_t, mar_t, top_t in parts for i, row in enumerate(rows))
 
-    def _native_group(self, group, grid, offset, stops, max_new_tokens, check_every, stop_when):
-        """Decode the batch rows ``group`` on one native engine: (tokens per row, selected, margin, best (n, rows, heads))."""
+    def _native_group(self, group, grid, offset, stops, max_new_tokens, check_every, stop_when, sink=None):
+        """Decode the batch rows ``group`` on one native engine: (tokens per row, selected, margin, best (n, rows, heads)).
+
+        With a ``sink`` the last three go to it, SINK_SPAN tokens at a time, and come back empty."""
         from reference_model.native import Engine
 
         width = grid.shape[1]
@@ -412,34 +446,46 @@ class Transformer(nn.Module):
         dt = engine.w.tok_emb.dtype
         per_step = G * engine.heads * (8 + 2 * dt.itemsize)
         cap = max(1, min(max_new_tokens, max(check_every, OUT_UPFRONT_BYTES // max(per_step, 1))))
+        if sink is not None:
+            cap = min(cap, SINK_SPAN)
         bufs = (np.empty((cap, G, engine.heads), np.int64), np.empty((cap, G, engine.heads), dt),
                 np.empty((cap, G, engine.heads), dt))
         new = 0
         rows: list[list[int]] = [[] for _ in range(G)]
         cut: list = [None] * G
+        ended = np.zeros(G, np.bool_)  # with a sink: the rows whose spans ended
+        stop_set = set(int(s) for s in stops)
         while True:
             chunk = min(max(check_every, new // 4), max_new_tokens - new)
-            if new + chunk > cap:
-                cap = min(max_new_tokens, max(new + chunk, 2 * cap))
-                grown = tuple(np.empty((cap,) + b.shape[1:], b.dtype) for b in bufs)
-                for g, b in zip(grown, bufs):
-                    g[:new] = b[:new]
-                bufs = grown
-            toks = engine.decode(token, width - 1 + new - offset, chunk, stops, done,
-                                 into=tuple(b[new:] for b in bufs))[0]
-            new += len(toks)
-            for i in range(G):
-                rows[i] += toks[:, i].tolist()
+            while chunk > 0 and not done.all():  # with a sink in pieces of SINK_SPAN, else in one
+                n = chunk if sink is None else min(chunk, SINK_SPAN)
+                if sink is None and new + n > cap:
+                    cap = min(max_new_tokens, max(new + n, 2 * cap))
+                    grown = tuple(np.empty((cap,) + b.shape[1:], b.dtype) for b in bufs)
+                    for g, b in zip(grown, bufs):
+                        g[:new] = b[:new]
+                    bufs = grown
+                into = tuple(b[new:] for b in bufs) if sink is None else bufs
+                toks = engine.decode(token, width - 1 + new - offset, n, stops, done, into=into)[0]
+                if sink is not None:
+                    _hand_over(sink, group, new, toks, into, stop_set, ended)
+                new += len(toks)
+                chunk -= n
+                for i in range(G):
+                    rows[i] += toks[:, i].tolist()
+                token = toks[-1].copy()
             if new >= max_new_tokens or done.all():
                 break
-            token = toks[-1].copy()
             if stop_when is not None:
                 for i in range(G):
                     if not done[i] and stop_when(int(group[i]), rows[i]):
                         done[i] = True  # retired: the engine computes nothing more for it
+                        ended[i] = True
                         cut[i] = len(rows[i])
                 if done.all():
                     break
         rows = [row[:c] for row, c in zip(rows, cut)]  # a retired row's later tokens are fillers
+        if sink is not None:
+            new = 0
         sel_t, mar_t, top_t = (torch.from_numpy(b[:new]) for b in bufs)
         return rows, sel_t, mar_t, top_t

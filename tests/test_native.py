@@ -147,6 +147,43 @@ def test_a_row_stop_when_stops_is_retired_in_both_engines():
     assert runs[1].tokens[0] == alone.tokens[0]
 
 
+def _sunk(model, prompts, **kw):
+    """generate() with an attention sink: the Generation, and per row its spans joined (asserted consecutive)."""
+    spans: dict = {}
+
+    def sink(row, start, *arrays):
+        have = spans.setdefault(row, [])
+        assert start == sum(len(a[0]) for a in have)  # consecutive, in order
+        have.append(tuple(a.clone() for a in arrays))  # valid during the call only
+
+    gen = model.generate(prompts, attention_sink=sink, **kw)
+    joined = [tuple(torch.cat(col) for col in zip(*spans[b])) for b in range(len(prompts))]
+    return gen, joined
+
+
+@pytest.mark.parametrize("engine", ["torch", "native"])
+def test_an_attention_sink_gets_every_rows_outputs_up_to_its_end(monkeypatch, engine):
+    """With an attention sink, selected / margin / best go to it in consecutive spans per row, each row's up to
+    its stop token or its stop_when: joined, they are the arrays a Generation keeps otherwise, and the
+    Generation's are empty.  The native engine hands over SINK_SPAN tokens at a time (here 7: rows end
+    mid-span and the buffer is reused)."""
+    import reference_model.transformer as tr
+
+    monkeypatch.setattr(tr, "SINK_SPAN", 7)
+    model = compiled_model("cpu", "f64")
+    prompts = [p.tokens for p in _prompts()]
+    kw = dict(max_new_tokens=3000, stop_tokens=vocab.STOP_TOKENS, backend="hull", engine=engine, check_every=16,
+              stop_when=lambda row, tokens: row == 2 and len(tokens) >= 40)
+    want = model.generate(prompts, **kw)
+    gen, joined = _sunk(model, prompts, **kw)
+    assert gen.tokens == want.tokens and gen.stopped == want.stopped
+    assert [len(t) for t in want.tokens] == [683, 24, 48] and want.stopped == [True, True, False]
+    assert all(x.shape == (0, sum(model.config.n_heads)) for x in gen.selected + gen.margin + gen.best)
+    for b, arrays in enumerate(joined):
+        for got, full in zip(arrays, (want.selected[b], want.margin[b], want.best[b])):
+            assert got.dtype == full.dtype and torch.equal(got, full)
+
+
 def _random_model(dtype, tie_at, seed=0):
     """A random generic model whose sparse passes are all taken: units on at rest that no input reaches,
     a feed-forward layer that no input reaches, readout biases that win: tokens 140-149 and 151-159

@@ -79,7 +79,6 @@ class Invocation:
     trace_hash: str | None = None
     min_margin: float | None = None  # smallest relative attention margin in eps (transformer executors; see NearTie)
     near_tie: NearTie | None = None  # the first near tie of the run, if any
-    provenance: Any = None  # per-head look-up provenance (transformer executors)
     # the executor's call stack (reference_model.interpreter.CellStack): the trace oracle's call stack is then
     # the same size (the spec leaves it to the implementation), so its trace exhausts where this one does
     cells: Any = None

@@ -34,9 +34,9 @@ from .base import TIE_EPS, Executor, Invocation, NearTie, Session
 SPECTEST_GLOBALS = {"global_i32": 666, "global_i64": 666, "global_f32": 0x4426A666, "global_f64": 0x4084D4CCCCCCCCCD}
 NUMBERS = ("i32", "i64", "f32", "f64")  # the value types the model carries (floats as their bits)
 DEFAULT_MAX_STEPS = 20000
-# the positions (prompt and trace) the compiled memory keys tell apart: the key (2w, t - 2^22 w^2) lets the most
-# recent write win only while t < 2^22 (compiler/machine_to_graph.py, MachineDescription.recency)
-RECENCY_POSITIONS = 2**22
+# the positions (prompt and trace) the compiled memory keys tell apart: the key (2w, t - T w^2) lets the most
+# recent write win only while t < T = 2^24 (compiler/machine_to_graph.py, MachineDescription.recency)
+RECENCY_POSITIONS = int(MachineDescription().recency)
 HAYSTACK = 8  # earlier prompts kept to fill batches around a needle
 NEEDLE_SEED = 3
 
@@ -205,8 +205,9 @@ def _config(config: str) -> dict:
 
 
 def attention_margins(selected: torch.Tensor, margin: torch.Tensor, best: torch.Tensor,
-                      tie_eps: float = TIE_EPS) -> tuple[float | None, NearTie | None]:
-    """The smallest relative margin (in eps of the run's dtype) and the first near tie, of one run.
+                      tie_eps: float = TIE_EPS, start: int = 0) -> tuple[float | None, NearTie | None]:
+    """The smallest relative margin (in eps of the run's dtype) and the first near tie, of one run's tokens
+    from ``start`` on.
 
     selected / margin / best: (tokens, heads) as Generation gives them.  A
     head that found a single position (margin inf) has no runner-up and is
@@ -227,10 +228,29 @@ def attention_margins(selected: torch.Tensor, margin: torch.Tensor, best: torch.
         return min_margin, None
     from reference_model.compiler.compiling import head_names
 
-    token, head = (int(x) for x in near[0])  # nonzero() is row-major: the earliest token first
+    i, head = (int(x) for x in near[0])  # nonzero() is row-major: the earliest token first
     names = head_names()
-    return min_margin, NearTie(token, token // vocab.GROUP, names[head] if head < len(names) else f"head {head}",
-                               int(selected[token, head]), float(rel[token, head]))
+    return min_margin, NearTie(start + i, (start + i) // vocab.GROUP,
+                               names[head] if head < len(names) else f"head {head}", int(selected[i, head]),
+                               float(rel[i, head]))
+
+
+class AttentionSummary:
+    """attention_margins of one batch row, folded over the spans generate() hands its ``attention_sink``: a run
+    of millions of tokens keeps two numbers, not 29 heads x 24 bytes a token."""
+
+    def __init__(self, row: int):
+        self.row = row
+        self.min_margin: float | None = None
+        self.near_tie: NearTie | None = None
+
+    def __call__(self, row: int, start: int, selected, margin, best) -> None:
+        if row != self.row:
+            return
+        low, tie = attention_margins(selected, margin, best, start=start)
+        if low is not None and (self.min_margin is None or low < self.min_margin):
+            self.min_margin = low
+        self.near_tie = self.near_tie or tie  # spans come in order: the first is the earliest
 
 
 def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="cpu", dtype="f64", backend="dense",
@@ -296,12 +316,13 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
                                "past it the most recent write no longer wins)")
     if room <= 0:
         raise past_recency
+    summary = AttentionSummary(row)
     with pinned(tf32=tf32):
         gen = model.generate(prompts, max_new_tokens=min(budget, room),
                              stop_tokens=vocab.STOP_TOKENS, backend=backend, weights=weights, engine=engine,
-                             stop_when=stop_row)
+                             stop_when=stop_row, attention_sink=summary)
     tokens = gen.tokens[row]
-    min_margin, near_tie = attention_margins(gen.selected[row], gen.margin[row], gen.best[row])
+    min_margin, near_tie = summary.min_margin, summary.near_tie
     if haystack is not None and gen.stopped[row]:  # a prompt that halts joins the haystack for later needles
         haystack.append(prompt.tokens)
         del haystack[:-HAYSTACK]
@@ -312,7 +333,6 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         err.min_margin, err.near_tie = min_margin, near_tie
         raise err from None
     cells = CellStack(prompt.fp0, MachineDescription().stack_limit, prompt.call_sites())  # the model's call stack
-    provenance = {"selected": gen.selected[row], "margin": gen.margin[row], "best": gen.best[row]}
     if run.pages is not None and run.pages * 65536 > len(instance.memory):  # memory.grow (before the writes)
         instance.memory.extend(bytes(run.pages * 65536 - len(instance.memory)))
     instance.grow_tables(run.grown)  # (before the writes: a table.set may write a new element)
@@ -337,7 +357,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
     instance.globals.update(run.global_writes)
     return Invocation([Value(t, r) for t, r in zip(prompt.result_types, run.results)], steps=len(run.records),
                       tokens=len(tokens), trace=run.records, trace_hash=trace_hash(run.records), min_margin=min_margin,
-                      near_tie=near_tie, provenance=provenance, cells=cells,
+                      near_tie=near_tie, cells=cells,
                       extra={"slots_executed": run.steps, "prompt_tokens": len(prompt.tokens), "needle_position": row,
                              "batch": len(prompts)})
 

@@ -33,9 +33,12 @@ class MachineDescription:
     """What the compiler is asked to build; the defaults are the shipped machine."""
 
     opcodes: tuple = OPCODES
-    recency: float = 2.0**22  # positions per address unit in memory keys (max trace length)
-    max_address: int = 32767  # memory cells (stack below 16384, memory words above); keeps T * (a+1)^2
-    #                           and the query-key products 2 T w (a+1) at most 2**53 (exact in float64)
+    # T, positions per address unit in the memory keys (2w, t - T w^2) and queries (T a, 1): the latest write to
+    # a wins over writes to its neighbours while t < T (the longest trace, prompt included).  Cells reach 32767
+    # (stack below MEM_BASE = 16384, memory words above), but the stack heads see w = the cell and the memory
+    # heads w = the word, both below 2^14: T w^2 < 2^53, a query-key product 2 T a w is 2T times at most 28 bits,
+    # and a score T (a^2 - (a - w)^2) + t stays below 2^53 in magnitude: every one exact in float64
+    recency: float = 2.0**25
     stack_limit: int = vocab.TABLE_BASE  # a call whose frame would reach this address is exhaustion
 
 
@@ -109,11 +112,20 @@ def machine_to_graph(machine: MachineDescription) -> Graph:
     N = [imm[10], imm[11]]
     CONST = imm[8:12]
 
-    # -- key carrier: its write address (+1) and the bits of its value ------
-    g.units("carrier.address", U.relu(ka[0] + 256 * ka[1] + 1 - 2.0**17 * (1 - role["V3"]), {"mem.w": 1.0}))
+    # -- key carrier: its write address and the bits of its value --------
+    # mem.w = cell + 1 at the carrier (0 elsewhere; a value: look-ups that read it tell a miss).  The keys split
+    # the cells: a stack cell (below MEM_BASE) is mem.ws = cell (every memory word and non-carrier 0, the "no
+    # write" cell, never read), a memory word i is mem.wm - 1 = i (everything else -1), so each key's addresses
+    # stay below 2^14 and T can be 2^25 (MachineDescription.recency)
+    car = ka[0] + 256 * ka[1] - 2.0**17 * (1 - role["V3"])
+    g.units("carrier.address", U.relu(car + 1, {"mem.w": 1.0}) + U.step(car - vocab.MEM_BASE, {"mem.hi": 1.0})
+            + U.relu(car - (vocab.MEM_BASE - 1), {"mem.wm": 1.0}))
     for k in range(4):
         g.units(f"carrier.nibble{k}", U.floor_div(kb[k], 16, 15, {f"k.hi{k}": 1.0}, big=1024.0))
-    g.units("carrier.square", U.relu("mem.w", {"mem.w2": 1.0}, gate="mem.w"))
+    stack_cell = car - 2.0**15 * Expr.of("mem.hi")  # a memory word's is below 0
+    wm = Expr.of("mem.wm")
+    g.units("carrier.square", U.relu(stack_cell, {"mem.ws": 1.0}) + U.relu(stack_cell, {"mem.ws2": 1.0}, gate=car)
+            + U.relu(wm - 1, {"mem.wm2": 1.0}, gate=wm - 1) + U.relu(1 - wm, {"mem.wm2": 1.0}, gate=1 - wm))
     for k in range(4):
         hi = Expr.of(f"k.hi{k}")
         for half, nib in ((0, kb[k] - 16 * hi), (4, hi)):
@@ -140,12 +152,12 @@ def machine_to_graph(machine: MachineDescription) -> Graph:
 
     # -- layer C: memory (4 ports) ----------------------------------------
     T = machine.recency
-    w = Expr.of("mem.w")
-    key = (2 * w, pos - T * Expr.of("mem.w2"))
+    key = (2 * Expr.of("mem.ws"), pos - T * Expr.of("mem.ws2"))  # stack cells (ports T0-T2, X, TB)
+    mem_key = (2 * (wm - 1), pos - T * Expr.of("mem.wm2"))  # memory words (ports M, M2)
     values = [*kb, *(Expr.of(f"k.bit{j}") for j in range(32))]
     for name, addr in (("T0", fp + H - 1), ("T1", fp + H - 2), ("T2", fp + H - 3), ("X", Expr.of("ax"))):
         outs = [f"{name}.b{k}" for k in range(4)] + [f"{name}.bit{j}" for j in range(32)]
-        g.lookups.append(Lookup(f"mem.{name}", (T * (addr + 1), Expr.of(1)), key, values, outs))
+        g.lookups.append(Lookup(f"mem.{name}", (T * addr, Expr.of(1)), key, values, outs))
     ports = {n: Port(n) for n in ("T0", "T1", "T2", "X")}
 
     # -- control: condition, pc+1, next pc, next fp, write address ----------
@@ -211,7 +223,7 @@ def machine_to_graph(machine: MachineDescription) -> Graph:
     g.units("value.move", us)
     g.units("trap.unreachable", U.relu(g.any_of(["unreachable"]), {"trap.unreachable": 1.0}))
     arithmetic.build(g, ports, V)
-    memory.build(g, ports, V, CONST, key, values)
+    memory.build(g, ports, V, CONST, mem_key, values)
     memory.build_bulk(g, ports, V, imm)
     memory.build_grow(g, ports, V, imm)
     tables.build(g, ports, imm, fp_b, key)
