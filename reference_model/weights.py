@@ -48,17 +48,21 @@ def load_model(path, *, device="cpu", dtype=torch.float64) -> Transformer:
 
 
 @lru_cache(maxsize=None)
-def compiled_state() -> tuple:
-    """The compiled (config, state) of the shipped machine, once per process."""
+def compiled_state(recency: float | None = None) -> tuple:
+    """The compiled (config, state) of the shipped machine, once per process; with ``recency``, the machine with
+    split memory keys and that T (MachineDescription.recency, split_keys: the "long" configs)."""
     from reference_model.compiler.compiling import compile_machine
+    from reference_model.compiler.machine_to_graph import MachineDescription
 
-    return compile_machine()
+    if recency is None:
+        return compile_machine()
+    return compile_machine(MachineDescription(recency=recency, split_keys=True))
 
 
 @lru_cache(maxsize=8)
-def compiled_model(device: str = "cpu", dtype: str = "f64") -> Transformer:
-    """The shipped machine's model on a device and dtype (cached per process)."""
-    config, state = compiled_state()
+def compiled_model(device: str = "cpu", dtype: str = "f64", recency: float | None = None) -> Transformer:
+    """The shipped machine's model on a device and dtype (cached per process); ``recency`` as compiled_state's."""
+    config, state = compiled_state(recency)
     dt = {"f64": torch.float64, "f32": torch.float32}[dtype]
     model = Transformer(config).to(device=device, dtype=dt)  # cast first: loading copies into these buffers
     model.load_state_dict(state, strict=True)

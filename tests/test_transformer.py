@@ -119,9 +119,9 @@ def test_a_table_size_no_grow_leaves_is_not_expanded():
 
 
 def test_a_trace_past_the_recency_range_is_unsupported(monkeypatch):
-    """The memory keys tell the most recent write apart for 2^22 positions only: a call whose trace would
-    pass them stops there as unsupported (never a result past the range); calls inside it run.  The range
-    is made small here (the real one is 4.2M tokens)."""
+    """The memory keys tell the most recent write apart for 2^22 positions only (2^25 on -long): a call whose
+    trace would pass them stops there as unsupported (never a result past the range); calls inside it run.
+    The ranges are made small here (the real ones are 4.2M and 33.5M tokens)."""
     import harness.executors.transformer as tx
 
     s = TransformerExecutor("cpu-f64-hull").open_session()
@@ -132,8 +132,14 @@ def test_a_trace_past_the_recency_range_is_unsupported(monkeypatch):
     with pytest.raises(Unsupported, match="past 900 positions"):
         s.invoke(inst, "loop", [i32(9)])
     monkeypatch.setattr(tx, "RECENCY_POSITIONS", 100)  # not even the prompt fits
-    with pytest.raises(Unsupported, match="past 100 positions"):
+    with pytest.raises(Unsupported, match="past 100 positions.*ending in -long"):
         s.invoke(inst, "loop", [i32(1)])
+    long = TransformerExecutor("cpu-f64-hull-long").open_session()  # split keys, T = 2^25: its own range
+    inst = long.instantiate(wasmtime.wat2wasm(CONTROL))
+    assert long.invoke(inst, "loop", [i32(9)]).values == [i32(45)]
+    monkeypatch.setattr(tx, "LONG_POSITIONS", 900)
+    with pytest.raises(Unsupported, match=r"past 900 positions[^;]*\)$"):
+        long.invoke(inst, "loop", [i32(9)])
 
 
 def _outcome_on(session, inst, export, args):
@@ -401,8 +407,10 @@ def test_linking_is_checked_and_an_imported_memory_is_shared():
         s.instantiate(wasmtime.wat2wasm('(module (type $t (func)) (global (import "Mref" "g") (ref func)))'))
 
 
-def test_shared_memories_and_tables_pass_with_the_oracle_following_failed_instantiations():
-    """conformance/wast/shared_state.wast on cpu-f64-hull with the reference interpreter as trace oracle: a
+@pytest.mark.parametrize("config", ["cpu-f64-hull", "cpu-f64-hull-long"])
+def test_shared_memories_and_tables_pass_with_the_oracle_following_failed_instantiations(config):
+    """conformance/wast/shared_state.wast with the reference interpreter as trace oracle (also on -long, whose
+    split memory keys read the stack, memory words and table elements through addresses of their own): a
     memory and a table shared by two instances (data and element segments, stores, memory.grow and table.grow
     seen by the exporter, imports linked against the grown sizes), segments written before a trap at
     instantiation kept (a function such a segment put in a table still called), spectest's memory shared.
@@ -412,8 +420,8 @@ def test_shared_memories_and_tables_pass_with_the_oracle_following_failed_instan
     from harness.wast import load_script
 
     script = load_script(ROOT / "conformance" / "wast" / "shared_state.wast")
-    executor = TransformerExecutor("cpu-f64-hull")
-    base = base_row(RunSpec(executor="transformer", config="cpu-f64-hull"), executor)
+    executor = TransformerExecutor(config)
+    base = base_row(RunSpec(executor="transformer", config=config), executor)
     rows = list(ScriptRunner(script, executor, base, oracle=ReferenceExecutor()).rows())
     assert len(rows) == 20
     assert [(r["line"], r["status"]) for r in rows if r["status"] != "pass"] == []

@@ -16,7 +16,7 @@ import torch
 import wasmtime
 
 from reference_model.compiler import vocabulary as vocab
-from reference_model.compiler.machine_to_graph import MachineDescription
+from reference_model.compiler.machine_to_graph import LONG_RECENCY, MachineDescription
 from reference_model.determinism import pinned, settings
 from reference_model.errors import (Exhaustion, ExecutorOutcome, LinkError, MalformedOutput, ModuleRejected, StepLimit,
                                     Trap, Unsupported)
@@ -35,8 +35,10 @@ SPECTEST_GLOBALS = {"global_i32": 666, "global_i64": 666, "global_f32": 0x4426A6
 NUMBERS = ("i32", "i64", "f32", "f64")  # the value types the model carries (floats as their bits)
 DEFAULT_MAX_STEPS = 20000
 # the positions (prompt and trace) the compiled memory keys tell apart: the key (2w, t - T w^2) lets the most
-# recent write win only while t < T = 2^24 (compiler/machine_to_graph.py, MachineDescription.recency)
+# recent write win only while t < T (compiler/machine_to_graph.py, MachineDescription.recency): 2^22 by default,
+# 2^25 in a config ending in -long
 RECENCY_POSITIONS = int(MachineDescription().recency)
+LONG_POSITIONS = int(LONG_RECENCY)
 HAYSTACK = 8  # earlier prompts kept to fill batches around a needle
 NEEDLE_SEED = 3
 
@@ -175,7 +177,7 @@ def _config(config: str) -> dict:
         c = parse_config(config)
     except ConfigError as e:
         raise ValueError(str(e)) from None
-    c["tf32"], c["fault"], c["weights"] = False, "", "sparse"
+    c["tf32"], c["fault"], c["weights"], c["long"] = False, "", "sparse", False
     torch_engine = False
     forced = None  # a fault may need a weight format (float16: torch has no CPU float16 CSR kernel)
     for part in filter(None, c["variant"].split("-")):
@@ -188,14 +190,19 @@ def _config(config: str) -> dict:
         if part == "torch_engine":  # hull on the CPU through torch ops, not the fused native engine
             torch_engine = True
             continue
+        if part == "long":  # memory keys with T = 2^25: traces up to 33.5M positions (float32 resolves less)
+            c["long"] = True
+            continue
         from reference_model.faults import fault_of_variant
 
         try:
             fault = fault_of_variant(part)  # fault_<name>: a planted weight fault (negative control)
         except KeyError as e:
-            raise ValueError(f"{e.args[0]} (or tf32, dense_weights, torch_engine) in {config!r}") from None
+            raise ValueError(f"{e.args[0]} (or tf32, dense_weights, torch_engine, long) in {config!r}") from None
         c["fault"] = part
         forced = fault.weights
+    if c["long"] and c["fault"]:
+        raise ValueError(f"a fault runs on the default model, not with -long, in {config!r}")
     c["weights"] = forced or c["weights"]
     # the native engine (reference_model/native.py) serves hull attention on the CPU in its own CSR format;
     # everything else, and any config that asks for torch's weight formats or TF32, runs through torch
@@ -256,8 +263,10 @@ class AttentionSummary:
 def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="cpu", dtype="f64", backend="dense",
                    max_steps: int = DEFAULT_MAX_STEPS, fault: str = "", tf32: bool = False, weights: str = "sparse",
                    engine: str = "torch", batch: int = 1, haystack: list | None = None, rng: random.Random | None = None,
-                   max_prompt: int | None = None) -> Invocation:
+                   max_prompt: int | None = None, long: bool = False) -> Invocation:
     """Execute one call on the compiled model; raise Trap / Exhaustion / StepLimit / Unsupported.
+
+    ``long``: the model whose memory keys tell LONG_POSITIONS apart (T = 2^25), not RECENCY_POSITIONS.
 
     With ``batch`` > 1 the call is a *needle*: its prompt goes at a random
     position (``rng``) of a left-padded batch whose other rows are the
@@ -293,7 +302,7 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
 
         model = faulty_model(device, dtype, fault.removeprefix("fault_"))
     else:
-        model = compiled_model(device, dtype)
+        model = compiled_model(device, dtype, LONG_RECENCY if long else None)
     prompts, row = [prompt.tokens], 0
     if batch > 1:
         pool = haystack or [prompt.tokens]
@@ -311,9 +320,11 @@ def run_invocation(instance: ModuleInstance, func: int, args: list, *, device="c
         return False
 
     budget = max_steps * vocab.GROUP + 2
-    room = RECENCY_POSITIONS - len(prompt.tokens)  # a trace may not pass the keys' recency range
-    past_recency = Unsupported(f"a trace past {RECENCY_POSITIONS:,} positions (the memory keys' recency range: "
-                               "past it the most recent write no longer wins)")
+    positions = LONG_POSITIONS if long else RECENCY_POSITIONS
+    room = positions - len(prompt.tokens)  # a trace may not pass the keys' recency range
+    past_recency = Unsupported(f"a trace past {positions:,} positions (the memory keys' recency range: past it "
+                               "the most recent write no longer wins" + ("" if long else "; a config ending in -long "
+                                                                         f"tells {LONG_POSITIONS:,} apart") + ")")
     if room <= 0:
         raise past_recency
     summary = AttentionSummary(row)
@@ -637,7 +648,7 @@ class TransformerExecutor(Executor):
         self.config = config
         self.options = {"device": c["device"], "dtype": c["dtype"], "backend": c["backend"], "max_steps": max_steps,
                         "fault": c["fault"], "tf32": c["tf32"], "weights": c["weights"], "engine": c["engine"],
-                        "batch": batch,
+                        "batch": batch, "long": c["long"],
                         "max_prompt": max_prompt}
 
     def open_session(self) -> Session:
@@ -645,7 +656,8 @@ class TransformerExecutor(Executor):
 
     def versions(self) -> dict:
         with pinned(tf32=self.options["tf32"]):
-            return {"torch": torch.__version__, "machine": "i32-i64-memory-tables-3", "max_steps": self.options["max_steps"],
+            return {"torch": torch.__version__, "machine": "i32-i64-memory-tables-4", "max_steps": self.options["max_steps"],
+                    "recency": LONG_POSITIONS if self.options["long"] else RECENCY_POSITIONS,
                     "max_prompt": self.options["max_prompt"], "weight_format": self.options["weights"],
                     "engine": self.options["engine"],
                     **settings()}

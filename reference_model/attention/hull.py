@@ -66,7 +66,7 @@ could score >= R_C to be in C, and layer containment bounds all others.
 For the model's float64 keys the rounding is exact and B < 1 while scores
 differ by >= 1, so a read needs layer 1 and a memory read layers 1-3 (the
 latest, previous and third write of the address): O(K log h), no scan.
-float32 memory reads tie by design (scores ~2^50 on a 24-bit mantissa) and
+float32 memory reads tie by design (scores up to ~2^53 on a 24-bit mantissa) and
 fall back to the scan; they are the failures the suite reports.
 
 ``out`` is the mean over the winners in the fixed pairwise order of

@@ -28,6 +28,9 @@ from reference_model.compiler.nodes import Expr, Graph, Lookup, UnitGroup, total
 from reference_model.compiler.opcodes import OPCODES
 
 
+LONG_RECENCY = 2.0**25  # the largest T split keys keep exact in float64 (the "long" config variant)
+
+
 @dataclass(frozen=True)
 class MachineDescription:
     """What the compiler is asked to build; the defaults are the shipped machine."""
@@ -35,10 +38,14 @@ class MachineDescription:
     opcodes: tuple = OPCODES
     # T, positions per address unit in the memory keys (2w, t - T w^2) and queries (T a, 1): the latest write to
     # a wins over writes to its neighbours while t < T (the longest trace, prompt included).  Cells reach 32767
-    # (stack below MEM_BASE = 16384, memory words above), but the stack heads see w = the cell and the memory
-    # heads w = the word, both below 2^14: T w^2 < 2^53, a query-key product 2 T a w is 2T times at most 28 bits,
-    # and a score T (a^2 - (a - w)^2) + t stays below 2^53 in magnitude: every one exact in float64
-    recency: float = 2.0**25
+    # (stack below MEM_BASE = 16384, memory words above): with one key for all, w = cell + 1 up to 32768 and
+    # T = 2^22 keeps T w^2 and the query-key products 2 T a w at most 2^53 (exact in float64).
+    recency: float = 2.0**22
+    # split_keys: the stack heads see w = the cell and the memory heads w = the word, both below 2^14, so T can
+    # be LONG_RECENCY: T w^2 < 2^53, 2 T a w is 2T times at most 28 bits, and every score T (a^2 - (a - w)^2) + t
+    # is below 2^53 in magnitude.  Not the default: float32 resolves t only to T a^2 / 2^24 positions, so the
+    # larger T costs float32 its short traces (docs/transformer.md, Memory keys); configs ending in -long
+    split_keys: bool = False
     stack_limit: int = vocab.TABLE_BASE  # a call whose frame would reach this address is exhaustion
 
 
@@ -113,19 +120,24 @@ def machine_to_graph(machine: MachineDescription) -> Graph:
     CONST = imm[8:12]
 
     # -- key carrier: its write address and the bits of its value --------
-    # mem.w = cell + 1 at the carrier (0 elsewhere; a value: look-ups that read it tell a miss).  The keys split
-    # the cells: a stack cell (below MEM_BASE) is mem.ws = cell (every memory word and non-carrier 0, the "no
-    # write" cell, never read), a memory word i is mem.wm - 1 = i (everything else -1), so each key's addresses
-    # stay below 2^14 and T can be 2^25 (MachineDescription.recency)
+    # mem.w = cell + 1 at the carrier (0 elsewhere).  One key for all cells: w = mem.w.  Split keys
+    # (MachineDescription.split_keys): a stack cell (below MEM_BASE) is mem.ws = cell for the stack heads (every
+    # memory word and non-carrier 0, the "no write" cell, never read), a memory word i is mem.wm - 1 = i for
+    # the memory heads (everything else -1), so each key's addresses stay below 2^14
     car = ka[0] + 256 * ka[1] - 2.0**17 * (1 - role["V3"])
-    g.units("carrier.address", U.relu(car + 1, {"mem.w": 1.0}) + U.step(car - vocab.MEM_BASE, {"mem.hi": 1.0})
-            + U.relu(car - (vocab.MEM_BASE - 1), {"mem.wm": 1.0}))
+    g.units("carrier.address", U.relu(car + 1, {"mem.w": 1.0}))
+    if machine.split_keys:
+        g.units("carrier.split", U.step(car - vocab.MEM_BASE, {"mem.hi": 1.0})
+                + U.relu(car - (vocab.MEM_BASE - 1), {"mem.wm": 1.0}))
     for k in range(4):
         g.units(f"carrier.nibble{k}", U.floor_div(kb[k], 16, 15, {f"k.hi{k}": 1.0}, big=1024.0))
-    stack_cell = car - 2.0**15 * Expr.of("mem.hi")  # a memory word's is below 0
-    wm = Expr.of("mem.wm")
-    g.units("carrier.square", U.relu(stack_cell, {"mem.ws": 1.0}) + U.relu(stack_cell, {"mem.ws2": 1.0}, gate=car)
-            + U.relu(wm - 1, {"mem.wm2": 1.0}, gate=wm - 1) + U.relu(1 - wm, {"mem.wm2": 1.0}, gate=1 - wm))
+    if machine.split_keys:
+        stack_cell = car - 2.0**15 * Expr.of("mem.hi")  # a memory word's is below 0
+        wm = Expr.of("mem.wm")
+        g.units("carrier.square", U.relu(stack_cell, {"mem.ws": 1.0}) + U.relu(stack_cell, {"mem.ws2": 1.0}, gate=car)
+                + U.relu(wm - 1, {"mem.wm2": 1.0}, gate=wm - 1) + U.relu(1 - wm, {"mem.wm2": 1.0}, gate=1 - wm))
+    else:
+        g.units("carrier.square", U.relu("mem.w", {"mem.w2": 1.0}, gate="mem.w"))
     for k in range(4):
         hi = Expr.of(f"k.hi{k}")
         for half, nib in ((0, kb[k] - 16 * hi), (4, hi)):
@@ -152,12 +164,16 @@ def machine_to_graph(machine: MachineDescription) -> Graph:
 
     # -- layer C: memory (4 ports) ----------------------------------------
     T = machine.recency
-    key = (2 * Expr.of("mem.ws"), pos - T * Expr.of("mem.ws2"))  # stack cells (ports T0-T2, X, TB)
-    mem_key = (2 * (wm - 1), pos - T * Expr.of("mem.wm2"))  # memory words (ports M, M2)
+    if machine.split_keys:  # the stack heads' key and w of a cell; the memory heads' key and w of a memory cell
+        key, g.stack_w = (2 * Expr.of("mem.ws"), pos - T * Expr.of("mem.ws2")), (lambda cell: cell)
+        mem_key, g.memory_w = (2 * (wm - 1), pos - T * Expr.of("mem.wm2")), (lambda cell: cell - vocab.MEM_BASE)
+    else:
+        key, g.stack_w = (2 * Expr.of("mem.w"), pos - T * Expr.of("mem.w2")), (lambda cell: cell + 1)
+        mem_key, g.memory_w = key, g.stack_w
     values = [*kb, *(Expr.of(f"k.bit{j}") for j in range(32))]
     for name, addr in (("T0", fp + H - 1), ("T1", fp + H - 2), ("T2", fp + H - 3), ("X", Expr.of("ax"))):
         outs = [f"{name}.b{k}" for k in range(4)] + [f"{name}.bit{j}" for j in range(32)]
-        g.lookups.append(Lookup(f"mem.{name}", (T * addr, Expr.of(1)), key, values, outs))
+        g.lookups.append(Lookup(f"mem.{name}", (T * g.stack_w(addr), Expr.of(1)), key, values, outs))
     ports = {n: Port(n) for n in ("T0", "T1", "T2", "X")}
 
     # -- control: condition, pc+1, next pc, next fp, write address ----------

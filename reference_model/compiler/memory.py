@@ -133,7 +133,7 @@ def build(g, ports: dict, V: list, offset: list, key: tuple, values: list) -> No
     words, misses = [], []
     for name, at in (("M", cell), ("M2", cell + 1)):
         outs = [f"{name}.b{k}" for k in range(4)] + [f"{name}.bit{j}" for j in range(32)] + [f"{name}.w"]
-        g.lookups.append(Lookup(f"mem.{name}", (T * (at - vocab.MEM_BASE), Expr.of(1)), key, [*values, Expr.of("mem.w")],
+        g.lookups.append(Lookup(f"mem.{name}", (T * g.memory_w(at), Expr.of(1)), key, [*values, Expr.of("mem.w")],
                                 outs))
         d = Expr.of(f"{name}.w") - (at + 1)
         g.units(f"mem.{name}.miss", U.step(d - 1, {f"{name}.miss": 1.0}) + U.step(-1 * d - 1, {f"{name}.miss": 1.0}))

@@ -41,7 +41,7 @@ def build(g, ports: dict, imm: list, fp_b: list, key: tuple) -> None:
     # TGT (imm bytes 8, 9) is the table's base; i >= 65536 is past any table: the size check traps
     at = vocab.TABLE_BASE + imm[8] + 256 * imm[9] + T0.b[0] + 256 * T0.b[1]
     kb = [Expr.of(f"k.v{k}") for k in range(3)] + [Expr.of("val")]
-    g.lookups.append(Lookup("tab.TB", (T * at, Expr.of(1)), key, [*kb, Expr.of("mem.w")],
+    g.lookups.append(Lookup("tab.TB", (T * g.stack_w(at), Expr.of(1)), key, [*kb, Expr.of("mem.w")],
                             [f"TB.b{k}" for k in range(4)] + ["TB.w"]))
     b = [Expr.of(f"TB.b{k}") for k in range(4)]
     d = Expr.of("TB.w") - (at + 1)
