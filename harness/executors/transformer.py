@@ -23,7 +23,7 @@ from reference_model.errors import (Exhaustion, ExecutorOutcome, LinkError, Malf
 from reference_model.interpreter import CellStack
 from reference_model.program.binary import const_value, decode_module
 from reference_model.program.decoding import MalformedTrace, decode_trace
-from reference_model.program.encoding import (MAX_EXTERN, REF_TYPES, Extern, Ref, encode_invocation, global_type,
+from reference_model.program.encoding import (MAX_EXTERN, NOOP_HOST, REF_TYPES, Extern, Ref, encode_invocation, global_type,
                                               memory_pages, state_use)
 from reference_model.trace import trace_hash
 from reference_model.values import Value
@@ -549,6 +549,8 @@ class TransformerSession(Session):
         sig = (tuple(f.type.params), tuple(f.type.results))
         inst = self._by_shadow.get(id(f.module)) if f.module is not None else None
         if inst is None:
+            if f.host is not None and (f.name or "").startswith("spectest.print"):  # (reference.spectest)
+                return Ref(addr, None, -1, sig, NOOP_HOST)
             return Ref(addr, None, -1, sig, "a host function" if f.host is not None else "an instance not run here")
         return Ref(addr, inst.module, f.index, sig)
 
