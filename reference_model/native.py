@@ -778,7 +778,7 @@ class Engine:
         """The caches' arrays as typed lists (made again only when reserving room for n positions moved them)."""
         for c in self.caches:
             c.reserve(len(c) + n)
-        keys = [c._keys for c in self.caches]
+        keys = [a for c in self.caches for a in (c._keys, c._vals)]  # the value arena grows on its own
         if self._lists is None or any(a is not b for a, b in zip(keys, self._keys_seen)):
             self._lists = [List([getattr(c, name) for c in self.caches]) for name in self._FIELDS]
             self._keys_seen = keys

@@ -166,6 +166,28 @@ def test_many_ties_and_values_summed_in_tree_order(dtype):
         assert_same(cache.lookup(q), dense_lookup(torch.stack(keys, 2), torch.stack(values, 2), q), f"step {j}")
 
 
+def test_the_value_arena_grows_with_the_distinct_values_not_the_positions():
+    """5 distinct value rows over 3,000 positions (grown from room for 4): the arena keeps room for the
+    distinct values plus the positions being appended, not a row per position (a 17M-position run asked
+    numpy for 30 GiB of value rows before); look-ups stay the dense scan's, before and after it moved."""
+    rng = np.random.default_rng(3)
+    cache = HullCache(1, 2, 3, dtype=torch.float64, device="cpu", capacity=4)
+    table = torch.tensor(rng.integers(0, 256, size=(5, 1, 2, 3)), dtype=torch.float64)
+    keys, values = [], []
+    for j in range(3000):
+        k = torch.tensor([[[2.0 * j, -float(j * j)], [float(rng.integers(0, 9)), float(j)]]], dtype=torch.float64)
+        v = table[rng.integers(0, 5)]
+        cache.append(k, v)
+        keys.append(k)
+        values.append(v)
+        if j % 500 == 0 or j == 2999:
+            q = torch.tensor([[[float(rng.integers(0, j + 1)), 1.0], [1.0, 0.5]]], dtype=torch.float64)
+            assert_same(cache.lookup(q), dense_lookup(torch.stack(keys, 2), torch.stack(values, 2), q), f"step {j}")
+    # room for the distinct values (at most 2 x 5) and for a flush of 256 pending positions of 2 rows, doubled;
+    # a row per position would be 2 x 4096
+    assert cache._keys.shape[1] == 4096 and cache._vals.shape[0] <= 2 * (10 + 2 * 256)
+
+
 @pytest.mark.parametrize("kind", ["parabola", "memory"])
 def test_model_keys_never_need_the_scan_in_float64(kind):
     """The model's own read and memory keys are answered from the hull alone (no linear scan)."""

@@ -118,18 +118,27 @@ class HullCache(KVCache):
 
     def _alloc(self, R, cap, old=None):
         keys = np.empty((R, cap, 2), self._np)
-        vals = np.empty((R * cap, self.value_dim), self._np)  # the distinct values: at most one per position
         gxy = np.empty((R, cap, 2), self._np)
         ist = np.empty((R, cap, hk.IST_W), np.int32)
         if old is None:
             self._vhash = np.full(hk.VHASH_MIN, -1, np.int32)
+            self._vals = np.empty((R * cap, self.value_dim), self._np)  # the distinct values (_reserve_values)
         else:
             n = old[0].shape[1]
-            for new, o in zip((keys, gxy, ist), (old[0], old[2], old[3])):
+            for new, o in zip((keys, gxy, ist), (old[0], old[1], old[2])):
                 new[:, :n] = o
-            nv = int(self._meta[hk.M_NV])
-            vals[:nv] = old[1][:nv]
-        self._keys, self._vals, self._gxy, self._ist = keys, vals, gxy, ist
+        self._keys, self._gxy, self._ist = keys, gxy, ist
+
+    def _reserve_values(self, need: int) -> None:
+        """Room in the value arena for every position up to ``need`` to bring a new value (a row each): the arena
+        grows with the distinct values, not the positions (about 10% of a long run's positions bring one), so
+        a run of 17M positions does not reserve 17M rows x Dv per cache."""
+        R, nv = self.batch * self.heads, int(self._meta[hk.M_NV])
+        rows = nv + R * max(0, need - int(self._meta[hk.M_T]))
+        if rows > self._vals.shape[0]:
+            vals = np.empty((max(rows, 2 * self._vals.shape[0]), self.value_dim), self._np)
+            vals[:nv] = self._vals[:nv]
+            self._vals = vals
 
     def __len__(self) -> int:
         return int(self._meta[hk.M_T]) + len(self._pending)
@@ -158,7 +167,8 @@ class HullCache(KVCache):
                 cap *= 2
             if self.max_positions is not None:
                 cap = max(need, min(cap, self.max_positions))
-            self._alloc(self.batch * self.heads, cap, (self._keys, self._vals, self._gxy, self._ist))
+            self._alloc(self.batch * self.heads, cap, (self._keys, self._gxy, self._ist))
+        self._reserve_values(need)
 
     def reserve(self, need: int) -> None:
         """Make room for ``need`` positions in all (the native engine appends without growing the arrays)."""
