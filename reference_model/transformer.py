@@ -200,13 +200,13 @@ def _streamed(gen: "Generation", sink) -> "Generation":
                         best=[t[:0] for t in gen.best])
 
 
-def _hand_over(sink, group, start: int, toks: np.ndarray, into: tuple, stop_set: set, ended: np.ndarray) -> None:
+def _hand_over(sink, group, start: int, toks: np.ndarray, into: tuple, stops: np.ndarray, ended: np.ndarray) -> None:
     """Give ``sink`` the rows' spans of one native piece of ``len(toks)`` tokens, starting at new token ``start``:
     each row up to and including its first stop token; a row that ended (stop token, stop_when) gets no more."""
     n = len(toks)
     for i in np.flatnonzero(~ended):
         col = toks[:, i]
-        hits = np.flatnonzero(np.isin(col, list(stop_set)))
+        hits = np.flatnonzero(np.isin(col, stops))
         end = int(hits[0]) + 1 if len(hits) else n
         ended[i] = len(hits) > 0
         sink(int(group[i]), start, *(torch.from_numpy(a[:end, i]) for a in into))
@@ -454,7 +454,6 @@ class Transformer(nn.Module):
         rows: list[list[int]] = [[] for _ in range(G)]
         cut: list = [None] * G
         ended = np.zeros(G, np.bool_)  # with a sink: the rows whose spans ended
-        stop_set = set(int(s) for s in stops)
         while True:
             chunk = min(max(check_every, new // 4), max_new_tokens - new)
             while chunk > 0 and not done.all():  # with a sink in pieces of SINK_SPAN, else in one
@@ -468,7 +467,7 @@ class Transformer(nn.Module):
                 into = tuple(b[new:] for b in bufs) if sink is None else bufs
                 toks = engine.decode(token, width - 1 + new - offset, n, stops, done, into=into)[0]
                 if sink is not None:
-                    _hand_over(sink, group, new, toks, into, stop_set, ended)
+                    _hand_over(sink, group, new, toks, into, stops, ended)
                 new += len(toks)
                 chunk -= n
                 for i in range(G):
