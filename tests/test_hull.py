@@ -46,6 +46,7 @@ def assert_same(got: Lookup, want: Lookup, where: str) -> None:
 
 # -- streams ------------------------------------------------------------------
 T_MEM = 2.0**22
+T_LONG = 2.0**25
 
 
 def key_of(kind: str, j: int, draw_int, dtype) -> tuple:
@@ -55,6 +56,9 @@ def key_of(kind: str, j: int, draw_int, dtype) -> tuple:
     if kind == "cancel":  # big coordinates, small scores: product rounding decides the order
         base = (2.0**20 if dtype == torch.float64 else 2.0**8) * 16.0 ** draw_int(0, 2)
         return base + draw_int(-3, 3), -base + draw_int(-3, 3)
+    if kind == "bigint":  # integers whose products are exact but whose sums round: the exact-product path (B = 0)
+        base = 2.0**51 if dtype == torch.float64 else 2.0**22
+        return base * draw_int(-1, 1) + draw_int(-3, 3), base * draw_int(-1, 1) + draw_int(-3, 3)
     if kind == "line":  # collinear keys, some repeated
         t = draw_int(-4, 4)
         return float(t), float(2 * t + 1)
@@ -65,6 +69,9 @@ def key_of(kind: str, j: int, draw_int, dtype) -> tuple:
     if kind == "memory":  # (2w, pos - T w^2): w = address + 1, 0 for no write
         w = draw_int(0, 4)
         return 2.0 * w, j - T_MEM * w * w
+    if kind == "long":  # the -long configs' stack keys: T = 2^25, a cell near 2^14 written (|y| near 2^53)
+        w = [0, 0, 1, 2, 3, 4, 16383][draw_int(0, 6)]
+        return 2.0 * w, j - T_LONG * w * w
     if kind == "ulp":  # a few base points nudged by one ulp: near ties
         bx, by = [(1.0, 3.0), (3.0, 1.0), (2.0, 2.0)][draw_int(0, 2)]
         finfo = np.float32 if dtype == torch.float32 else np.float64
@@ -83,6 +90,10 @@ def query_of(kind: str, j: int, draw_int, dtype) -> tuple:
         return float(draw_int(-2, j + 2)), 1.0
     if kind == "memory":
         return T_MEM * (draw_int(0, 4) + 1), 1.0
+    if kind == "long":
+        return T_LONG * [0, 1, 2, 3, 5, 16383][draw_int(0, 5)], 1.0
+    if kind == "bigint":
+        return float(draw_int(-7, 7)), float(draw_int(-7, 7))
     if kind == "cancel":
         c = draw_int(500, 1000) / 997.0
         tilt = 2.0**-40 if dtype == torch.float64 else 2.0**-16
@@ -97,7 +108,7 @@ def query_of(kind: str, j: int, draw_int, dtype) -> tuple:
     return q
 
 
-KINDS = ["grid", "skew", "cancel", "line", "parabola", "recency", "memory", "ulp", "random"]
+KINDS = ["grid", "skew", "cancel", "line", "parabola", "recency", "memory", "long", "bigint", "ulp", "random"]
 
 
 def run_stream(seed, dtype, kind, steps, batch, heads, dv) -> HullCache:
@@ -188,9 +199,15 @@ def test_the_value_arena_grows_with_the_distinct_values_not_the_positions():
     assert cache._keys.shape[1] == 4096 and cache._vals.shape[0] <= 2 * (10 + 2 * 256)
 
 
-@pytest.mark.parametrize("kind", ["parabola", "memory"])
+@pytest.mark.parametrize("kind", ["parabola", "memory", "long"])
 def test_model_keys_never_need_the_scan_in_float64(kind):
-    """The model's own read and memory keys are answered from the hull alone (no linear scan)."""
+    """The model's own read and memory keys are answered from the hull alone (no linear scan).
+
+    "long": the -long configs' stack keys (T = 2^25), the memory size cell 16383 written first (|y| near 2^53, so
+    the generic rounding bound is about 2), most cells written once and every token that writes nothing at w = 0:
+    a read's runner-up is then the latest of those, 1 below the next.  Integer scores under 2^53 are exact, so
+    the bound is 0 and the hull certifies it (before, every such read scanned: a quadratic run).
+    """
     rng = np.random.default_rng(0)
     cache = HullCache(1, 2, 2, dtype=torch.float64, device="cpu")
     keys, values = [], []
@@ -198,6 +215,10 @@ def test_model_keys_never_need_the_scan_in_float64(kind):
         if kind == "parabola":
             k = torch.tensor([[[2.0 * j, -float(j * j)]] * 2], dtype=torch.float64)
             q = torch.tensor([[[float(rng.integers(0, j + 1)), 1.0]] * 2], dtype=torch.float64)
+        elif kind == "long":
+            w = [16383.0] * 2 if j == 0 else rng.integers(1, 40, size=2) * (rng.random(2) < 0.05)
+            k = torch.tensor([[[2.0 * w[h], j - T_LONG * float(w[h]) ** 2] for h in range(2)]], dtype=torch.float64)
+            q = torch.tensor([[[T_LONG * float(rng.integers(1, 41)), 1.0] for _ in range(2)]], dtype=torch.float64)
         else:
             w = rng.integers(0, 40, size=2) * (rng.random(2) < 0.7)
             k = torch.tensor([[[2.0 * w[h], j - T_MEM * float(w[h]) ** 2] for h in range(2)]], dtype=torch.float64)

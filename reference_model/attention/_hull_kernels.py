@@ -15,7 +15,8 @@ State of one cache, all flat arrays so that one call serves every
                               [GFIRST], [GLAST], [GLAYER] 0..K-1 or K (= rest),
                               [GFLAGS] bit 0 upper chain, bit 1 lower chain,
                               [GSTAMP] last query that put g into its candidates
-  box    (R, 2)       float64 max |x|, max |y| over all keys
+  box    (R, 3)       float64 max |x|, max |y| over all keys; [2] 1 once a key is not
+                      a pair of integers (0 while every key is)
   meta   int64        [M_USED] arena slots used, [M_T] positions, [M_STAMP]
                       query counter, [M_K] layers, [M_NV] distinct values; then per r a block of
                       RB = 4 + 6K: [0] groups, [1] groups in the rest, then per
@@ -438,6 +439,8 @@ def _append_row(r, j, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ev, pe
         box[r, 0] = abs(np.float64(px))
     if abs(py) > box[r, 1]:
         box[r, 1] = abs(np.float64(py))
+    if px != np.floor(px) or py != np.floor(py):  # NaN included
+        box[r, 2] = 1.0
     ist[r, j, PNEXT] = -1
     g = meta[base]  # tentative new group
     layer = 0
@@ -696,6 +699,9 @@ def _query_row(r, q0, q1, keys, vals, gxy, ist, box, meta, aid, axy, base, K, ca
     dq0, dq1 = np.float64(q0), np.float64(q1)
     A = abs(dq0) * box[r, 0] + abs(dq1) * box[r, 1]
     B = 2.02 * eps * A + eta  # |float score - exact score| <= B for every cached key
+    if (box[r, 2] == 0.0 and dq0 == np.floor(dq0) and dq1 == np.floor(dq1) and abs(dq0) * box[r, 0] * eps <= 1.0
+            and abs(dq1) * box[r, 1] * eps <= 1.0):
+        B = 0.0  # integer products within 1/eps (2^53, 2^24) are exact: s = fl(e), monotone in e (hull.py, step 3)
     errA = 1.02 * 4.0 * U * U * A + 1e-300
     meta[M_STAMP] += 1
     stamp = meta[M_STAMP]

@@ -63,9 +63,21 @@ vertex of a deeper layer (an older write to the same address, a point
 collinear on an edge, a duplicate) or any point whose rounding brings it
 level; the certificate does not care which, it only needs every point that
 could score >= R_C to be in C, and layer containment bounds all others.
-For the model's float64 keys the rounding is exact and B < 1 while scores
-differ by >= 1, so a read needs layer 1 and a memory read layers 1-3 (the
-latest, previous and third write of the address): O(K log h), no scan.
+B = 0 where both products are exact: integer keys (the cache notes the
+first key that is not) and query with |q0| max|k0| and |q1| max|k1| at most
+1/eps (2^53 in float64, 2^24 in float32).  Then s = fl(e), one rounding,
+monotone in e: e < rho gives s <= fl(rho) <= R_C once rho <= R_C (rho
+itself a float64), and a point that rounds level with R_C leaves M, the
+winners and the margin as they are.  The generic bound would be too loose
+for the -long configs' keys: a stack cell near 2^14 (the memory size cell)
+puts |k1| near 2^53, so B ~ 2 while consecutive positions score 1 apart,
+and every read of a cell written once (a parameter; its runner-up is the
+latest of the tokens that write nothing, all on x = 0) fell back to the
+scan: a quadratic run.
+For the model's float64 keys the rounding is exact and B = 0 (or B < 1 on
+the default model) while scores differ by >= 1, so a read needs layer 1 and
+a memory read layers 1-3 (the latest, previous and third write of the
+address): O(K log h), no scan.
 float32 memory reads tie by design (scores up to ~2^53 on a 24-bit mantissa) and
 fall back to the scan; they are the failures the suite reports.
 
@@ -102,7 +114,7 @@ class HullCache(KVCache):
         self._meta[hk.M_K] = layers
         self._aid = np.empty(R * 6 * layers * 8 + 64, np.int32)
         self._axy = np.empty(2 * self._aid.shape[0], self._np)
-        self._box = np.zeros((R, 2), np.float64)
+        self._box = np.zeros((R, 3), np.float64)  # max |x|, max |y|, [a key is not integral]
         self._hints = np.full((R, layers), -1, np.int64)  # per row: where its query's maximum was last time
         self._pending: list = []
         self._empty_q = np.empty((0, 2), self._np)
