@@ -322,7 +322,7 @@ class ScriptRunner:
         try:  # on the executor's call stack, when it tells its size: the spec leaves that to the implementation
             ref = self.mirror.invoke(m, action["field"], args, **({"cells": inv.cells} if inv.cells else {}))
         except ExecutorOutcome as e:
-            ref = _invocation_of(e)
+            ref = invocation_of(e)
             if ref is None:
                 return outcome
         if ref.trace is None:
@@ -369,7 +369,7 @@ class ScriptRunner:
         if isinstance(err, (Unsupported, StepLimit, MalformedOutput)):
             return _outcome_of_error(err)
         if isinstance(err, wanted) and (not text or text_matches(text, err.message)):
-            inv = _invocation_of(err)
+            inv = invocation_of(err)
             out = Outcome("pass", actual=err.message[:200], invocation=inv)
             return self._traced(cmd, inv, out) if inv is not None else out
         return Outcome("wrong_trap", actual=f"{type(err).__name__}: {err.message}"[:200], message=f"expected {what} {text!r}")
@@ -390,7 +390,7 @@ class _ModuleUnavailable(Exception):
     pass
 
 
-def _invocation_of(err: ExecutorOutcome) -> Invocation | None:
+def invocation_of(err: ExecutorOutcome) -> Invocation | None:
     """The partial trace a trace executor attached to a trap or exhaustion, as an Invocation."""
     if err.trace is None:
         return None

@@ -173,6 +173,103 @@ def test_the_comparison_finds_a_planted_wrong_result_and_stops_there():
     assert rows[1]["expected"] == "i32:6" and rows[1]["actual"] == "i32:7"
 
 
+# an unbounded recursion with wide frames: the transformer's call stack (16,384 cells) runs out in a few hundred
+# steps; the global counts the frames, so a later call reads how deep the executor went
+DEEP = """(module
+  (global $n (export "n") (mut i32) (i32.const 0))
+  (func $f (export "f") (param i64) (result i64)
+    (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64
+           i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64
+           i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64
+           i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64
+           i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64
+           i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64)
+    (global.set $n (i32.add (global.get $n) (i32.const 1)))
+    (i64.add (local.get 0) (call $f (local.get 0))))
+  (func (export "h") (result i32) (global.get $n)))"""
+
+
+class _TamperedSession(Session):
+    """A session whose invoke goes through ``tamper(inner_invoke, field, args)``."""
+
+    def __init__(self, inner: Session, tamper):
+        self.inner, self.tamper = inner, tamper
+
+    def validate(self, wasm):
+        return self.inner.validate(wasm)
+
+    def instantiate(self, wasm):
+        return self.inner.instantiate(wasm)
+
+    def register(self, name, instance):
+        self.inner.register(name, instance)
+
+    def invoke(self, instance, field, args):
+        return self.tamper(lambda: self.inner.invoke(instance, field, args), field)
+
+    def get(self, instance, field):
+        return self.inner.get(instance, field)
+
+    def memory(self, instance, field):
+        return self.inner.memory(instance, field)
+
+
+class Tampered(Executor):
+    """STAND-IN planted fault (test only): the transformer on cpu-f64-hull with its outcomes changed by ``tamper``."""
+
+    name = "transformer"
+    traces = True
+
+    def __init__(self, tamper):
+        self.inner = make_executor("transformer", "cpu-f64-hull")
+        self.config, self.tamper = self.inner.config, tamper
+
+    def open_session(self) -> Session:
+        return _TamperedSession(self.inner.open_session(), self.tamper)
+
+
+def _exhaustion_rows(target):
+    case = _case(DEEP, Call("f", (Value("i64", 1),)), Call("h", ()))
+    return Differential([target]).check(case).rows
+
+
+def test_a_transformer_exhaustion_is_checked_against_the_reference_trace_at_its_call_depth():
+    rows = _exhaustion_rows(make_executor("transformer", "cpu-f64-hull"))
+    assert [(r["kind"], r["status"]) for r in rows] == [("module", "pass"), ("assert_exhaustion", "pass")]
+    assert rows[1]["steps"] > 100  # the wide frames exhaust the 16,384 cells in a few hundred steps
+    # call "h" reads how deep each engine went: the depths differ, so it is not compared
+
+
+def test_an_exhaustion_with_a_wrong_trace_is_a_trace_divergence():
+    from reference_model.errors import Exhaustion
+
+    def drop_last_record(invoke, field):
+        try:
+            return invoke()
+        except Exhaustion as e:
+            e.trace = e.trace[:-1]
+            raise
+
+    rows = _exhaustion_rows(Tampered(drop_last_record))
+    assert rows[1]["kind"] == "assert_exhaustion" and rows[1]["status"] == "trace_divergence"
+    assert "of the exhaustion" in rows[1]["message"]
+
+
+def test_an_exhaustion_where_the_reference_returns_is_a_wrong_trap():
+    from reference_model.errors import Exhaustion
+
+    def exhaust_instead(invoke, field):
+        inv = invoke()
+        e = Exhaustion("call stack exhausted")
+        e.trace, e.steps, e.cells = inv.trace, inv.steps, inv.cells
+        raise e
+
+    case = _case(DEEP, Call("h", ()))
+    rows = Differential([Tampered(exhaust_instead)]).check(case).rows
+    assert rows[1]["status"] == "wrong_trap"
+    assert "trace oracle with the executor's call stack returned" in rows[1]["message"]
+
+
 def test_memory_bytes_are_read_through_the_session():
     wasm = wasmtime.wat2wasm(MODULE)
     for name in ("wasmtime", "reference"):

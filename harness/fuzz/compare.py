@@ -20,6 +20,17 @@ Each call on each executor under test becomes a result row of
   limit on either side; implementation limits differ, so it is not a
   mismatch (the message says ``inconclusive(...)``).
 
+An executor's call-stack exhaustion that comes with a trace and the
+executor's call stack (a ``CellStack``, as the transformer gives) is
+checked all the same: the trace oracle replays the case in a session of
+its own and makes the call with that stack, so it exhausts where the
+executor's limit says (the spec runner's mirror does the same).  Its
+trace differs: trace_divergence; it does not exhaust: wrong_trap; equal
+traces: pass when wasmtime exhausted too, else still inconclusive, with
+"trace checked" in the message.  The states may differ after an
+exhaustion (each engine stopped at its own depth), so the executor's later
+calls are not compared.
+
 After an executor's first non-pass call its later calls are not compared
 (its state may differ from then on only as a consequence).
 """
@@ -34,7 +45,7 @@ from typing import Any
 
 import wasmtime
 
-from harness.runner import text_matches
+from harness.runner import invocation_of, text_matches
 from reference_model.errors import Exhaustion, ExecutorOutcome, MalformedOutput, StepLimit, Trap, Unsupported
 from reference_model.trace import first_divergence
 from reference_model.values import Value, is_nan
@@ -81,7 +92,8 @@ class Observed:
     values: list[Value] = field(default_factory=list)
     message: str = ""
     invocation: Invocation | None = None
-    trace: list | None = None  # the trace, for returns and for traps that carry one
+    trace: list | None = None  # the trace, for returns and for traps and exhaustions that carry one
+    exhausted: bool = False  # an Exhaustion (call stack), not a step limit
     wall: float = 0.0  # seconds the executor took
     attention: Any = None  # what carries min_margin / near_tie (an Invocation or the executor's outcome)
 
@@ -117,8 +129,11 @@ def _observe(action) -> tuple[Observed, Any]:
         result = action()
     except Unsupported as e:
         return Observed("unsupported", message=e.message, wall=time.perf_counter() - t0), None
-    except (Exhaustion, StepLimit) as e:
-        return Observed("inconclusive", message=f"{type(e).__name__}: {e.message}", wall=time.perf_counter() - t0), None
+    except Exhaustion as e:
+        return Observed("inconclusive", message=f"Exhaustion: {e.message}", invocation=invocation_of(e), trace=e.trace,
+                        exhausted=True, wall=time.perf_counter() - t0, attention=e), None
+    except StepLimit as e:
+        return Observed("inconclusive", message=f"StepLimit: {e.message}", wall=time.perf_counter() - t0), None
     except Trap as e:
         return Observed("trap", message=e.message, trace=e.trace, wall=time.perf_counter() - t0, attention=e), None
     except MalformedOutput as e:  # the model's output stopped being a trace: it left the reference
@@ -264,10 +279,14 @@ class Differential:
                     if done[j] or obs[k] is None:
                         continue
                     status, message = verdict(obs[0], obs[k])
-                    if status == "pass":
-                        status, message = self._state(case, exports, sessions, instances, 0, k, f"call {n}")
                     div = None
-                    if status == "pass" and trace_k is not None and k != trace_k and obs[k].trace is not None \
+                    exhausted = status == "step_limit" and obs[k].exhausted and obs[k].trace is not None \
+                        and getattr(obs[k].attention, "cells", None) is not None and self.trace_oracle is not None
+                    if exhausted:
+                        status, message, div = self._exhaustion(case, n, obs[0], obs[k], message)
+                    elif status == "pass":
+                        status, message = self._state(case, exports, sessions, instances, 0, k, f"call {n}")
+                    if status == "pass" and not exhausted and trace_k is not None and k != trace_k and obs[k].trace is not None \
                             and obs[trace_k] is not None and obs[trace_k].trace is not None:
                         div = first_divergence(obs[trace_k].trace, obs[k].trace)
                         if div is not None:
@@ -276,7 +295,7 @@ class Differential:
                                                         div.step if div is not None else None)
                     kind = {"trap": "assert_trap", "inconclusive": "assert_exhaustion"}.get(obs[0].kind, "assert_return")
                     rows.append(self._row(j, case, n, kind, call, obs[0], obs[k], status, message, div))
-                    done[j] = status != "pass"
+                    done[j] = status != "pass" or exhausted
         except Exception as e:  # noqa: BLE001 - the harness broke on this case: rows, not a crash
             tb = traceback.extract_tb(e.__traceback__)
             where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
@@ -291,6 +310,38 @@ class Differential:
                 except Exception:  # noqa: BLE001 - closing must not hide the result
                     pass
         return CaseResult(case, rows, seconds)
+
+    def _exhaustion(self, case: FuzzCase, n: int, oracle: Observed, actual: Observed, message: str):
+        """(status, message, divergence) of an executor's exhaustion at call n, against the trace oracle run with
+        the executor's call stack (in a session of its own: the shared one already made the call its own way)."""
+        session = self.trace_oracle.open_session()
+        try:
+            instance = session.instantiate(case.wasm)
+            for call in case.calls[: n - 1]:  # every earlier call passed: the same state as the executor's
+                try:
+                    session.invoke(instance, call.export, list(call.args))
+                except ExecutorOutcome:
+                    pass
+            call = case.calls[n - 1]
+            try:
+                session.invoke(instance, call.export, list(call.args), cells=actual.attention.cells)
+            except Exhaustion as e:
+                want = e.trace
+            except ExecutorOutcome as e:
+                return "wrong_trap", (f"exhaustion, where the trace oracle with the executor's call stack ended "
+                                      f"in {type(e).__name__}: {e.message}")[:300], None
+            else:
+                return "wrong_trap", "exhaustion, where the trace oracle with the executor's call stack returned", None
+        finally:
+            session.close()
+        if want is None:
+            return "step_limit", message, None
+        div = first_divergence(want, actual.trace)
+        if div is not None:
+            return "trace_divergence", f"first divergence at step {div.step} ({div.field}) of the exhaustion", div
+        if oracle.exhausted:
+            return "pass", "", None
+        return "step_limit", f"{message}; trace checked: the reference's at the executor's call depth", None
 
     def _state(self, case, exports: Exports, sessions, instances, o: int, k: int, after: str) -> tuple[str, str]:
         """Compare exported globals and memories of executor k with the oracle's after a passing step."""
