@@ -36,11 +36,11 @@ from reference_model.values import Value, i32
 WASMCONF = str(Path(sys.executable).with_name("wasmconf"))
 
 
-class _XorFlippedSession(Session):
-    """A reference session whose functions are flattened (on first call) with a broken i32.xor."""
+class _TamperedSession(Session):
+    """A session whose invoke goes through ``tamper(invoke, field)`` (``invoke()`` makes the inner call)."""
 
-    def __init__(self, inner: Session):
-        self.inner = inner
+    def __init__(self, inner: Session, tamper):
+        self.inner, self.tamper = inner, tamper
 
     def validate(self, wasm):
         return self.inner.validate(wasm)
@@ -52,18 +52,23 @@ class _XorFlippedSession(Session):
         self.inner.register(name, instance)
 
     def invoke(self, instance, field, args):
-        good = numerics.I32["xor"]
-        numerics.I32["xor"] = lambda a, b: good(a, b) ^ 1  # the planted fault
-        try:
-            return self.inner.invoke(instance, field, args)
-        finally:
-            numerics.I32["xor"] = good
+        return self.tamper(lambda: self.inner.invoke(instance, field, args), field)
 
     def get(self, instance, field):
         return self.inner.get(instance, field)
 
     def memory(self, instance, field):
         return self.inner.memory(instance, field)
+
+
+def _xor_flipped(invoke, field):
+    """Run ``invoke`` with i32.xor results off by one bit (the reference flattens functions on first call)."""
+    good = numerics.I32["xor"]
+    numerics.I32["xor"] = lambda a, b: good(a, b) ^ 1  # the planted fault
+    try:
+        return invoke()
+    finally:
+        numerics.I32["xor"] = good
 
 
 class XorFlippedReference(Executor):
@@ -77,7 +82,7 @@ class XorFlippedReference(Executor):
         self.traces = traces
 
     def open_session(self) -> Session:
-        return _XorFlippedSession(make_executor("reference", trace=self.traces).open_session())
+        return _TamperedSession(make_executor("reference", trace=self.traces).open_session(), _xor_flipped)
 
 
 def _case(text: str, *calls: Call) -> FuzzCase:
@@ -187,31 +192,6 @@ DEEP = """(module
     (global.set $n (i32.add (global.get $n) (i32.const 1)))
     (i64.add (local.get 0) (call $f (local.get 0))))
   (func (export "h") (result i32) (global.get $n)))"""
-
-
-class _TamperedSession(Session):
-    """A session whose invoke goes through ``tamper(inner_invoke, field, args)``."""
-
-    def __init__(self, inner: Session, tamper):
-        self.inner, self.tamper = inner, tamper
-
-    def validate(self, wasm):
-        return self.inner.validate(wasm)
-
-    def instantiate(self, wasm):
-        return self.inner.instantiate(wasm)
-
-    def register(self, name, instance):
-        self.inner.register(name, instance)
-
-    def invoke(self, instance, field, args):
-        return self.tamper(lambda: self.inner.invoke(instance, field, args), field)
-
-    def get(self, instance, field):
-        return self.inner.get(instance, field)
-
-    def memory(self, instance, field):
-        return self.inner.memory(instance, field)
 
 
 class Tampered(Executor):
