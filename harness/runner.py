@@ -316,7 +316,10 @@ class ScriptRunner:
             return outcome
         action = cmd.action
         m = self.mirror_instances.get(action.get("module"))
-        if m is None or isinstance(m, _Unavailable) or action["type"] != "invoke":
+        if isinstance(m, _Unavailable):  # the values passed; say that nothing vouches for the trace
+            note = f"trace not checked: the trace oracle could not instantiate the module ({m.reason})"
+            return dataclasses.replace(outcome, message="; ".join(filter(None, [outcome.message, note]))[:200])
+        if m is None or action["type"] != "invoke":
             return outcome
         args = [parse_arg(a) for a in action.get("args", [])]
         try:  # on the executor's call stack, when it tells its size: the spec leaves that to the implementation

@@ -178,7 +178,7 @@ def test_the_comparison_finds_a_planted_wrong_result_and_stops_there():
     assert rows[1]["expected"] == "i32:6" and rows[1]["actual"] == "i32:7"
 
 
-# an unbounded recursion with wide frames: the transformer's call stack (16,384 cells) runs out in a few hundred
+# an unbounded recursion with wide frames: the transformer's call stack (15,000 cells) runs out in a few hundred
 # steps; the global counts the frames, so a later call reads how deep the executor went
 DEEP = """(module
   (global $n (export "n") (mut i32) (i32.const 0))
@@ -216,7 +216,7 @@ def _exhaustion_rows(target):
 def test_a_transformer_exhaustion_is_checked_against_the_reference_trace_at_its_call_depth():
     rows = _exhaustion_rows(make_executor("transformer", "cpu-f64-hull"))
     assert [(r["kind"], r["status"]) for r in rows] == [("module", "pass"), ("assert_exhaustion", "pass")]
-    assert rows[1]["steps"] > 100  # the wide frames exhaust the 16,384 cells in a few hundred steps
+    assert rows[1]["steps"] > 100  # the wide frames exhaust the 15,000 cells in a few hundred steps
     # call "h" reads how deep each engine went: the depths differ, so it is not compared
 
 

@@ -473,6 +473,28 @@ def test_shared_memories_and_tables_pass_with_the_oracle_following_failed_instan
     assert [(r["line"], r["status"]) for r in rows if r["status"] != "pass"] == []
 
 
+def test_a_pass_whose_module_the_trace_oracle_cannot_run_says_its_trace_is_unchecked(tmp_path):
+    """The reference interpreter declines a typed-reference table (function-references) that the transformer
+    lays out: the call's values are checked against the script, its trace against nothing, and the row says so
+    (a pass with an empty message means the trace equals the reference's)."""
+    from harness.run import RunSpec, base_row
+    from harness.runner import ScriptRunner
+    from harness.wast import load_script
+
+    func = '(func (export "f") (param i32) (result i32) (i32.add (local.get 0) (i32.const 7)))'
+    typed = f'(module (type $t (func)) (func $tf) (table (ref null $t) (elem $tf)) {func})'
+    call = '(assert_return (invoke "f" (i32.const 1)) (i32.const 8))'
+    plain = f'(module (type $t (func)) (func $tf) {func})'  # the same functions, no table: the oracle runs it
+    (tmp_path / "typed.wast").write_text(f"{typed}\n{call}\n{plain}\n{call}\n")
+    executor = TransformerExecutor("cpu-f64-hull")
+    base = base_row(RunSpec(executor="transformer", config="cpu-f64-hull"), executor)
+    rows = list(ScriptRunner(load_script(tmp_path / "typed.wast"), executor, base, oracle=ReferenceExecutor()).rows())
+    assert [(r["line"], r["status"]) for r in rows] == [(1, "pass"), (2, "pass"), (3, "pass"), (4, "pass")]
+    assert rows[1]["message"] == ("trace not checked: the trace oracle could not instantiate the module "
+                                  "(unsupported(function-references))")
+    assert rows[3]["message"] == "" and rows[3]["trace_hash"] == rows[1]["trace_hash"]
+
+
 def test_tables_hold_functions_of_other_instances():
     """A table element naming another instance's function: a function that touches no state is laid out in
     the prompt and runs (its records name it by its index in its own module); one that reads its module's
