@@ -250,6 +250,21 @@ def test_an_exhaustion_where_the_reference_returns_is_a_wrong_trap():
     assert "trace oracle with the executor's call stack returned" in rows[1]["message"]
 
 
+def test_a_pass_whose_trace_the_oracle_could_not_check_says_so():
+    """The reference interpreter declines a typed-reference table that the transformer lays out: the call's values
+    pass against wasmtime, and the row says its trace is unchecked; the same call without the table is checked."""
+    func = '(func (export "f") (param i32) (result i32) (i32.add (local.get 0) (i32.const 7)))'
+    transformer = make_executor("transformer", "cpu-f64-hull")
+    typed = _case(f'(module (type $t (func)) (func $tf) (table (ref null $t) (elem $tf)) {func})', Call("f", (i32(1),)))
+    plain = _case(f'(module (type $t (func)) (func $tf) {func})', Call("f", (i32(1),)))
+    rows = Differential([transformer]).check(typed).rows
+    assert [r["status"] for r in rows] == ["pass", "pass"]
+    assert rows[1]["message"] == "trace not checked: the trace oracle could not instantiate the module"
+    checked = Differential([transformer]).check(plain).rows
+    assert checked[1]["status"] == "pass" and checked[1]["message"] == ""
+    assert checked[1]["trace_hash"] == rows[1]["trace_hash"]
+
+
 def test_memory_bytes_are_read_through_the_session():
     wasm = wasmtime.wat2wasm(MODULE)
     for name in ("wasmtime", "reference"):

@@ -286,11 +286,16 @@ class Differential:
                         status, message, div = self._exhaustion(case, n, obs[0], obs[k], message)
                     elif status == "pass":
                         status, message = self._state(case, exports, sessions, instances, 0, k, f"call {n}")
-                    if status == "pass" and not exhausted and trace_k is not None and k != trace_k and obs[k].trace is not None \
-                            and obs[trace_k] is not None and obs[trace_k].trace is not None:
-                        div = first_divergence(obs[trace_k].trace, obs[k].trace)
-                        if div is not None:
-                            status, message = "trace_divergence", f"first divergence at step {div.step} ({div.field})"
+                    if status == "pass" and not exhausted and trace_k is not None and k != trace_k and obs[k].trace is not None:
+                        ref = obs[trace_k]
+                        if ref is not None and ref.trace is not None:
+                            div = first_divergence(ref.trace, obs[k].trace)
+                            if div is not None:
+                                status, message = "trace_divergence", f"first divergence at step {div.step} ({div.field})"
+                        else:  # the values passed; say that nothing vouches for the trace
+                            why = ("could not instantiate the module" if instances[trace_k] is None else
+                                   f"gave no trace ({ref.kind}: {ref.message})" if ref is not None else "stopped earlier")
+                            message = "; ".join(filter(None, [message, f"trace not checked: the trace oracle {why}"]))[:300]
                     status, message = classify_near_tie(status, message, getattr(obs[k].attention, "near_tie", None),
                                                         div.step if div is not None else None)
                     kind = {"trap": "assert_trap", "inconclusive": "assert_exhaustion"}.get(obs[0].kind, "assert_return")
