@@ -32,6 +32,7 @@ from reference_model.trace import first_divergence, trace_hash
 
 from .executors.base import Executor, Invocation, Session, classify_near_tie, min_margin_of
 from .expected import Expected, UnsupportedValue, format_values, parse_arg
+from .summary import TRACE_UNCHECKED
 from .wast import Command, Script
 
 # The spec's trap text (as assert_trap spells it) -> other wordings that mean the same trap.
@@ -317,7 +318,7 @@ class ScriptRunner:
         action = cmd.action
         m = self.mirror_instances.get(action.get("module"))
         if isinstance(m, _Unavailable):  # the values passed; say that nothing vouches for the trace
-            note = f"trace not checked: the trace oracle could not instantiate the module ({m.reason})"
+            note = f"{TRACE_UNCHECKED}: the trace oracle could not instantiate the module ({m.reason})"
             return dataclasses.replace(outcome, message="; ".join(filter(None, [outcome.message, note]))[:200])
         if m is None or action["type"] != "invoke":
             return outcome

@@ -5,6 +5,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+# how a passing row of a trace executor begins its message when nothing checked its trace (runner, fuzz)
+TRACE_UNCHECKED = "trace not checked"
+
 
 def file_table(frame: pd.DataFrame) -> pd.DataFrame:
     """passed / total / unexpected and the non-pass statuses, per file."""
@@ -38,6 +41,10 @@ def print_summary(frame: pd.DataFrame, *, per_file: bool = True, seconds: float 
         + (f", {seconds:.1f} s" if seconds is not None else "")
     )
     console.print("statuses: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    unchecked = int(((frame["status"] == "pass") & frame["message"].fillna("").str.contains(TRACE_UNCHECKED)).sum()) \
+        if "message" in frame else 0
+    if unchecked:
+        console.print(f"passes whose trace nothing checked (the trace oracle declined the module): {unchecked}")
     if "unexpected" in frame:
         n = int(frame["unexpected"].sum())
         console.print(f"unexpected (not in expectations): {n}")

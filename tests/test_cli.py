@@ -203,3 +203,15 @@ def test_cuda_configs_are_skipped_without_cuda(tmp_path):
     assert "skipped (no CUDA): cuda-f64-dense" in proc.stderr
     assert len(pd.read_parquet(tmp_path / "r" / "results.parquet")) == 0
     assert wasmconf("gate", str(tmp_path / "r"), "--no-retry").returncode == 0
+
+
+def test_the_summary_counts_passes_whose_trace_nothing_checked(capsys):
+    from harness.summary import TRACE_UNCHECKED, print_summary
+
+    frame = pd.DataFrame({"file": ["a.wast"] * 3, "status": ["pass", "pass", "trace_divergence"],
+                          "message": ["", f"{TRACE_UNCHECKED}: the trace oracle could not instantiate the module (x)",
+                                      f"{TRACE_UNCHECKED}?"]})
+    print_summary(frame)
+    assert "passes whose trace nothing checked (the trace oracle declined the module): 1" in capsys.readouterr().out
+    print_summary(frame.assign(message=""))
+    assert "trace nothing checked" not in capsys.readouterr().out
