@@ -32,7 +32,7 @@ from reference_model.trace import first_divergence, trace_hash
 
 from .executors.base import Executor, Invocation, Session, classify_near_tie, min_margin_of
 from .expected import Expected, UnsupportedValue, format_values, parse_arg
-from .summary import TRACE_UNCHECKED
+from .summary import trace_unchecked
 from .wast import Command, Script
 
 # The spec's trap text (as assert_trap spells it) -> other wordings that mean the same trap.
@@ -317,20 +317,23 @@ class ScriptRunner:
             return outcome
         action = cmd.action
         m = self.mirror_instances.get(action.get("module"))
-        if isinstance(m, _Unavailable):  # the values passed; say that nothing vouches for the trace
-            note = f"{TRACE_UNCHECKED}: the trace oracle could not instantiate the module ({m.reason})"
-            return dataclasses.replace(outcome, message="; ".join(filter(None, [outcome.message, note]))[:200])
+
+        def unchecked(why: str) -> Outcome:  # the values passed; say that nothing vouches for the trace
+            return dataclasses.replace(outcome, message=trace_unchecked(outcome.message, why, 200))
+
+        if isinstance(m, _Unavailable):
+            return unchecked(f"could not instantiate the module ({m.reason})")
         if m is None or action["type"] != "invoke":
-            return outcome
+            return unchecked("has no instance of the module")
         args = [parse_arg(a) for a in action.get("args", [])]
         try:  # on the executor's call stack, when it tells its size: the spec leaves that to the implementation
             ref = self.mirror.invoke(m, action["field"], args, **({"cells": inv.cells} if inv.cells else {}))
         except ExecutorOutcome as e:
             ref = invocation_of(e)
             if ref is None:
-                return outcome
+                return unchecked(f"gave no trace ({type(e).__name__}: {e.message})")
         if ref.trace is None:
-            return outcome
+            return unchecked("gave no trace")
         div = first_divergence(ref.trace, inv.trace)
         if div is not None:
             return Outcome("trace_divergence", actual=outcome.actual, invocation=inv, divergence=div,

@@ -130,3 +130,34 @@ def test_crash_in_one_command_is_a_row_and_the_script_goes_on(tmp_path):
     body = MOD + '(assert_return (invoke "nope"))\n(assert_return (invoke "add" (i32.const 1) (i32.const 2)) (i32.const 3))\n'
     rows = run_script(tmp_path, body)
     assert [r["status"] for r in rows[-2:]] == ["harness_error", "pass"]
+
+
+def test_a_pass_whose_call_the_trace_oracle_ended_without_a_trace_says_so(tmp_path):
+    """STAND-IN oracle (test only): the reference interpreter that declines every call.  The reference executor's
+    pass keeps its status, and its message says why nothing checked its trace; with the plain oracle it is empty."""
+    from harness.executors import make_executor
+    from harness.executors.base import Executor
+    from reference_model.errors import Unsupported
+
+    class Declining(Executor):
+        name, config, traces = "declining-reference", "default", True
+
+        def open_session(self):
+            session = make_executor("reference").open_session()
+
+            def invoke(instance, field, args, **kw):
+                raise Unsupported("stand-in")
+
+            session.invoke = invoke
+            return session
+
+    path = tmp_path / "case.wast"
+    path.write_text('(module (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))\n'
+                    '(assert_return (invoke "add" (i32.const 1) (i32.const 2)) (i32.const 3))\n')
+    executor = make_executor("reference")
+    for oracle, message in ((make_executor("reference"), ""),
+                            (Declining(), "trace not checked: the trace oracle gave no trace "
+                                          "(Unsupported: unsupported(stand-in))")):
+        rows = list(ScriptRunner(load_script(path), executor, {}, oracle=oracle).rows())
+        assert [r["status"] for r in rows] == ["pass", "pass"]
+        assert rows[1]["message"] == message

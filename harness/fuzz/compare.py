@@ -46,7 +46,7 @@ from typing import Any
 import wasmtime
 
 from harness.runner import invocation_of, text_matches
-from harness.summary import TRACE_UNCHECKED
+from harness.summary import trace_unchecked
 from reference_model.errors import Exhaustion, ExecutorOutcome, MalformedOutput, StepLimit, Trap, Unsupported
 from reference_model.trace import first_divergence
 from reference_model.values import Value, is_nan
@@ -296,7 +296,7 @@ class Differential:
                         else:  # the values passed; say that nothing vouches for the trace
                             why = ("could not instantiate the module" if instances[trace_k] is None else
                                    f"gave no trace ({ref.kind}: {ref.message})" if ref is not None else "stopped earlier")
-                            message = "; ".join(filter(None, [message, f"{TRACE_UNCHECKED}: the trace oracle {why}"]))[:300]
+                            message = trace_unchecked(message, why, 300)
                     status, message = classify_near_tie(status, message, getattr(obs[k].attention, "near_tie", None),
                                                         div.step if div is not None else None)
                     kind = {"trap": "assert_trap", "inconclusive": "assert_exhaustion"}.get(obs[0].kind, "assert_return")
