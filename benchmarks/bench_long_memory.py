@@ -7,7 +7,7 @@ then read them back and count the ones that differ (the result is 0).  The
 trace is checked against the reference interpreter's (hash and result).
 "fallbacks" counts the hull look-ups (batch row x key group, per attention
 layer) that the certificate could not settle and that went to the linear
-scan: each costs O(t), so a run with many is quadratic.  Before session 34's
+scan: each costs O(t), so a run with many is quadratic.  Before session 35's
 exact-products bound the -long configs' reads of a stack cell written once
 fell back on every step.
 """

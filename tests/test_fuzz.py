@@ -37,7 +37,7 @@ WASMCONF = str(Path(sys.executable).with_name("wasmconf"))
 
 
 class _TamperedSession(Session):
-    """A session whose invoke goes through ``tamper(invoke, field)`` (``invoke()`` makes the inner call)."""
+    """A session whose invoke goes through ``tamper(invoke)`` (``invoke()`` makes the inner call)."""
 
     def __init__(self, inner: Session, tamper):
         self.inner, self.tamper = inner, tamper
@@ -52,7 +52,7 @@ class _TamperedSession(Session):
         self.inner.register(name, instance)
 
     def invoke(self, instance, field, args):
-        return self.tamper(lambda: self.inner.invoke(instance, field, args), field)
+        return self.tamper(lambda: self.inner.invoke(instance, field, args))
 
     def get(self, instance, field):
         return self.inner.get(instance, field)
@@ -61,7 +61,7 @@ class _TamperedSession(Session):
         return self.inner.memory(instance, field)
 
 
-def _xor_flipped(invoke, field):
+def _xor_flipped(invoke):
     """Run ``invoke`` with i32.xor results off by one bit (the reference flattens functions on first call)."""
     good = numerics.I32["xor"]
     numerics.I32["xor"] = lambda a, b: good(a, b) ^ 1  # the planted fault
@@ -223,7 +223,7 @@ def test_a_transformer_exhaustion_is_checked_against_the_reference_trace_at_its_
 def test_an_exhaustion_with_a_wrong_trace_is_a_trace_divergence():
     from reference_model.errors import Exhaustion
 
-    def drop_last_record(invoke, field):
+    def drop_last_record(invoke):
         try:
             return invoke()
         except Exhaustion as e:
@@ -238,7 +238,7 @@ def test_an_exhaustion_with_a_wrong_trace_is_a_trace_divergence():
 def test_an_exhaustion_where_the_reference_returns_is_a_wrong_trap():
     from reference_model.errors import Exhaustion
 
-    def exhaust_instead(invoke, field):
+    def exhaust_instead(invoke):
         inv = invoke()
         e = Exhaustion("call stack exhausted")
         e.trace, e.steps, e.cells = inv.trace, inv.steps, inv.cells
